@@ -1,0 +1,24 @@
+# Runtime shared by every mmwsss config (mmseg's default_runtime plus the
+# mmwsss plugin import and two hooks).
+default_scope = 'mmseg'
+custom_imports = dict(imports=['mmwsss'], allow_failed_imports=False)
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # tools/train.py switches to gloo when no GPU is present.
+    dist_cfg=dict(backend='nccl'),
+)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(
+    type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False
+custom_hooks = [
+    # Fails early when model.cam_head.num_classes disagrees with a dataset.
+    dict(type='WSSSNumClassCheckHook'),
+    # A progress bar over val/test images (pseudo-mask passes are long).
+    dict(type='ProgressBarHook'),
+]
+tta_model = dict(type='SegTTAModel')

@@ -1,0 +1,4 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from .pseudo_mask_metric import PseudoMaskMetric, otsu_threshold
+
+__all__ = ['PseudoMaskMetric', 'otsu_threshold']

@@ -1,0 +1,420 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Pseudo-mask writing and scoring, with a background sweep and CRF."""
+import json
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.dist import is_main_process
+from mmengine.logging import MMLogger, print_log
+from mmseg.evaluation import IoUMetric
+from mmseg.registry import METRICS, MODELS
+
+from mmwsss.models.utils.cam_utils import (cams_to_label, cams_to_probs,
+                                           check_bg_rule, power_to_threshold)
+from mmwsss.utils.io import atomic_write_bytes, save_npz_atomic, \
+    save_palette_png
+
+__all__ = ['PseudoMaskMetric', 'otsu_threshold']
+
+DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 15))
+DEFAULT_ALPHAS = (1, 2, 4, 8, 12, 16, 24, 32)
+STATS_DIR = '.stats'
+HIST_BINS = 100
+
+
+def otsu_threshold(hist: np.ndarray) -> float:
+    """Otsu's threshold of a histogram over ``[0, 1]``.
+
+    Picks the bin edge ``t`` maximising the between-class variance
+    ``w0(t) w1(t) (mu0(t) - mu1(t))^2`` of the two groups of values below
+    and above ``t`` (Otsu, IEEE TSMC 1979).
+
+    Args:
+        hist (np.ndarray): Counts of ``n`` equal bins covering ``[0, 1]``.
+
+    Returns:
+        float: The threshold (a bin edge), or 0.5 for an empty histogram.
+    """
+    hist = np.asarray(hist, dtype=np.float64)
+    total = hist.sum()
+    if total <= 0:
+        return 0.5
+    n = len(hist)
+    centers = (np.arange(n) + 0.5) / n
+    w0 = np.cumsum(hist)[:-1]
+    w1 = total - w0
+    m0 = np.cumsum(hist * centers)[:-1]
+    m1 = (hist * centers).sum() - m0
+    with np.errstate(divide='ignore', invalid='ignore'):
+        between = w0 * w1 * (m0 / w0 - m1 / w1)**2
+    between = np.nan_to_num(between, nan=-1.0)
+    return float((np.argmax(between) + 1) / n)
+
+
+def _rule_key(rule: Dict) -> str:
+    return (f"thr={float(rule['thr']):g}" if rule['type'] == 'threshold' else
+            f"alpha={float(rule['alpha']):g}")
+
+
+def _equivalent_threshold(rule: Dict) -> float:
+    return float(rule['thr']) if rule['type'] == 'threshold' else \
+        power_to_threshold(float(rule['alpha']))
+
+
+@METRICS.register_module()
+class PseudoMaskMetric(IoUMetric):
+    """Write CAM pseudo masks and score them, sweeping the background rule.
+
+    Consumes the outputs of :class:`~mmwsss.models.CAMSegmentor` (``cams``,
+    ``cam_labels``, ``cam_bg_rule``) and, per image:
+
+    1. builds the label map of the model's background rule (the *output*
+       setting), refined by the dense CRF when ``crf`` is set, and writes it
+       to ``output_dir/<image id>.png`` as a palette PNG (atomically);
+    2. scores label maps for every value of a background sweep, without and
+       (when ``crf`` is set) with the CRF, against the ground truth with
+       mmseg's :meth:`IoUMetric.intersect_and_union`;
+    3. accumulates the histogram of ``max_k A_k`` over the pixels of images
+       that have a foreground class, for the ground-truth-free threshold.
+
+    At the end it logs one table (background value x CRF off/on) and
+    reports side by side, labelled as such:
+
+    - the **oracle** value: the sweep value with the best mIoU against the
+      ground truth. Published "pseudo-mask mIoU" numbers are mostly of this
+      kind (SEAM#31, ReCAM#3); it is an upper bound, not a usable setting;
+    - the **GT-free** value: Otsu's threshold of the CAM-maximum histogram
+      (snapped to the nearest swept value), chosen without any mask;
+    - the **configured** value: the model's ``test_cfg.bg``.
+
+    Resume: with ``output_dir`` set, each image's statistics are saved to
+    ``output_dir/.stats/<id>.npz`` after its PNG; a
+    :class:`~mmwsss.engine.ResumableTestLoop` then skips the model for
+    images that are finished (:meth:`load_finished`), so a killed run
+    continues where it stopped. Distributed runs shard the images as
+    mmseg's IoUMetric does.
+
+    Args:
+        sweep (Sequence[float], optional): Background values to score:
+            thresholds when the model's rule is ``threshold`` (default
+            0.05, 0.10, ..., 0.70), exponents when it is ``power`` (default
+            1, 2, 4, 8, 12, 16, 24, 32).
+        crf (str | dict, optional): Dense CRF preset name (``'psa'``,
+            ``'irn'``, ``'deeplab-v2'``) or a
+            :class:`~mmwsss.models.DenseCRF` config. Defaults to None.
+        crf_workers (int): Processes for the CRF of the sweep of one image.
+            Defaults to 1.
+        save_cams (bool): Also save ``output_dir/cams/<id>.npz`` with the
+            normalised CAMs (float16) and their class indices. Defaults to
+            False.
+        output_dir (str, optional): Where pseudo masks go. Defaults to None.
+        format_only (bool): Only write masks; there is no ground truth.
+            Defaults to False.
+        **kwargs: :class:`~mmseg.evaluation.IoUMetric` arguments
+            (``ignore_index``, ``prefix``, ``collect_device``...).
+    """
+
+    def __init__(self,
+                 sweep: Optional[Sequence[float]] = None,
+                 crf: Union[None, str, Dict] = None,
+                 crf_workers: int = 1,
+                 save_cams: bool = False,
+                 output_dir: Optional[str] = None,
+                 format_only: bool = False,
+                 **kwargs) -> None:
+        super().__init__(
+            output_dir=output_dir, format_only=format_only, **kwargs)
+        self.sweep = None if sweep is None else tuple(float(v) for v in sweep)
+        if crf is None:
+            self.crf = None
+        elif isinstance(crf, str):
+            self.crf = MODELS.build(dict(type='DenseCRF', preset=crf))
+        elif isinstance(crf, dict):
+            self.crf = MODELS.build(dict(type='DenseCRF', **{
+                k: v
+                for k, v in crf.items() if k != 'type'
+            }))
+        else:
+            self.crf = crf
+        self.crf_workers = int(crf_workers)
+        self.save_cams = save_cams
+        self._pool = None
+        if self.output_dir and is_main_process():
+            os.makedirs(osp.join(self.output_dir, STATS_DIR), exist_ok=True)
+            if save_cams:
+                os.makedirs(osp.join(self.output_dir, 'cams'), exist_ok=True)
+
+    # ------------------------------------------------------------------
+    @property
+    def signature(self) -> Dict:
+        """Settings that change the cached per-image statistics."""
+        return dict(
+            sweep=self.sweep,
+            crf=None if self.crf is None else self.crf.params,
+            ignore_index=self.ignore_index,
+            num_classes=len(self.dataset_meta['classes'])
+            if self.dataset_meta else None)
+
+    def _sweep_rules(self, rule: Dict) -> List[Dict]:
+        if rule['type'] == 'threshold':
+            values = self.sweep or DEFAULT_THRESHOLDS
+            return [dict(type='threshold', thr=v) for v in values]
+        values = self.sweep or DEFAULT_ALPHAS
+        return [dict(type='power', alpha=v) for v in values]
+
+    def _settings(self, rule: Dict) -> List[Tuple[Dict, bool]]:
+        """``(rule, crf)`` pairs; the first is the output setting."""
+        out = [(rule, self.crf is not None)]
+        for crf_flag in ([False, True] if self.crf is not None else [False]):
+            out += [(r, crf_flag) for r in self._sweep_rules(rule)]
+        return out
+
+    @staticmethod
+    def _image_id(sample: dict) -> str:
+        return osp.splitext(osp.basename(sample['img_path']))[0]
+
+    def _stats_path(self, sample: dict) -> str:
+        return osp.join(self.output_dir, STATS_DIR,
+                        self._image_id(sample) + '.npz')
+
+    # ------------------------------------------------------------------
+    def _crf_labels(self, image: np.ndarray, cams: torch.Tensor,
+                    labels: torch.Tensor, rules: List[Dict]) -> List:
+        probs = [cams_to_probs(cams, r).numpy() for r in rules]
+        if self.crf_workers > 1 and len(rules) > 1:
+            if self._pool is None:
+                import multiprocessing as mp
+                self._pool = mp.get_context('spawn').Pool(self.crf_workers)
+            refined = self._pool.starmap(self.crf,
+                                         [(image, p) for p in probs])
+        else:
+            refined = [self.crf(image, p) for p in probs]
+        lut = torch.cat([labels.new_zeros(1), labels])
+        return [lut[torch.from_numpy(np.asarray(q).argmax(0))] for q in refined]
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Write, score and cache each image's pseudo mask."""
+        num_classes = len(self.dataset_meta['classes'])
+        palette = self.dataset_meta.get('palette')
+        for sample in data_samples:
+            if 'cams' not in sample:
+                raise KeyError(
+                    'PseudoMaskMetric needs the outputs of a CAMSegmentor '
+                    '("cams", "cam_labels"); got a sample of '
+                    f"{sample.get('img_path')} without them")
+            cams = sample['cams'].float().cpu()
+            labels = sample['cam_labels'].cpu().to(torch.int64)
+            rule = check_bg_rule(dict(sample['cam_bg_rule']))
+            settings = self._settings(rule)
+            maps: Dict[Tuple[str, bool], torch.Tensor] = {}
+            for r, crf_flag in settings:
+                if not crf_flag:
+                    maps[(_rule_key(r), False)] = cams_to_label(cams, labels, r)
+            crf_rules = [r for r, f in settings if f]
+            if crf_rules:
+                image = mmcv.imread(sample['img_path'], channel_order='rgb')
+                if image is None:
+                    raise OSError(f"cannot read image {sample['img_path']}")
+                if image.shape[:2] != tuple(cams.shape[-2:]):
+                    image = mmcv.imresize(image, cams.shape[-1:-3:-1])
+                uniq = {_rule_key(r): r for r in crf_rules}
+                for key, lbl in zip(
+                        uniq, self._crf_labels(image, cams, labels,
+                                               list(uniq.values()))):
+                    maps[(key, True)] = lbl
+            out_map = maps[(_rule_key(settings[0][0]), settings[0][1])]
+            if self.output_dir is not None:
+                image_id = self._image_id(sample)
+                save_palette_png(
+                    osp.join(self.output_dir, image_id + '.png'),
+                    out_map.numpy(), palette)
+                if self.save_cams:
+                    save_npz_atomic(
+                        osp.join(self.output_dir, 'cams', image_id + '.npz'),
+                        cams=cams.numpy().astype(np.float16),
+                        labels=labels.numpy())
+            if cams.shape[0]:
+                peak = cams.max(dim=0).values.numpy().ravel()
+                hist = np.histogram(
+                    peak, bins=HIST_BINS, range=(0.0, 1.0))[0]
+            else:
+                hist = np.zeros(HIST_BINS, dtype=np.int64)
+            if self.format_only:
+                stats = np.zeros((len(settings), 4, num_classes), np.int64)
+            else:
+                gt = sample['gt_sem_seg']['data'].cpu()
+                gt = gt[0] if gt.ndim == 3 else gt
+                if gt.shape != out_map.shape:
+                    raise ValueError(
+                        f"ground truth of {sample['img_path']} has shape "
+                        f'{tuple(gt.shape)} but the CAMs have '
+                        f'{tuple(out_map.shape)}')
+                stats = np.stack([
+                    np.stack([
+                        a.numpy() for a in self.intersect_and_union(
+                            maps[(_rule_key(r), f)], gt, num_classes,
+                            self.ignore_index)
+                    ]) for r, f in settings
+                ]).astype(np.int64)
+            result = dict(
+                stats=stats,
+                hist=hist.astype(np.int64),
+                rule=json.dumps(rule, sort_keys=True))
+            if self.output_dir is not None:
+                save_npz_atomic(
+                    self._stats_path(sample),
+                    signature=json.dumps(self.signature, sort_keys=True),
+                    **result)
+            self.results.append(result)
+
+    def load_finished(self, data_samples: Sequence) -> bool:
+        """Restore cached results of a batch whose images are all finished.
+
+        Args:
+            data_samples (Sequence): The batch's (unprocessed) data samples.
+
+        Returns:
+            bool: True when every image had a cached result, which was then
+            appended to :attr:`results`; False (nothing appended) otherwise.
+        """
+        if self.output_dir is None:
+            return False
+        signature = json.dumps(self.signature, sort_keys=True)
+        loaded = []
+        for ds in data_samples:
+            sample = ds.metainfo if hasattr(ds, 'metainfo') else ds
+            path = self._stats_path(sample)
+            png = osp.join(self.output_dir, self._image_id(sample) + '.png')
+            if not (osp.isfile(path) and osp.isfile(png)):
+                return False
+            with np.load(path) as f:
+                if str(f['signature']) != signature:
+                    raise ValueError(
+                        f'{path} was written with other PseudoMaskMetric '
+                        f'settings ({f["signature"]}) than the current ones '
+                        f'({signature}); use a new output_dir or delete '
+                        'the old one')
+                loaded.append(
+                    dict(
+                        stats=f['stats'],
+                        hist=f['hist'],
+                        rule=str(f['rule'])))
+        self.results.extend(loaded)
+        return True
+
+    # ------------------------------------------------------------------
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """Reduce per-image statistics into the table and the metrics."""
+        logger: MMLogger = MMLogger.get_current_instance()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        rules = {r['rule'] for r in results}
+        if len(rules) > 1:
+            raise ValueError(
+                'the pseudo masks were made with different background rules '
+                f'{sorted(rules)} (a resumed run with a changed model '
+                'test_cfg.bg?); use a new output_dir')
+        if self.format_only:
+            logger.info(f'pseudo masks written to {self.output_dir}')
+            return OrderedDict()
+        rule = json.loads(rules.pop())
+        settings = self._settings(rule)
+        stats = np.sum([r['stats'] for r in results], axis=0)
+        hist = np.sum([r['hist'] for r in results], axis=0)
+
+        def miou(k: int) -> float:
+            ret = self.total_area_to_metrics(
+                *[torch.from_numpy(s) for s in stats[k]], ['mIoU'],
+                self.nan_to_num, self.beta)
+            return float(np.round(np.nanmean(ret['IoU']) * 100, 2))
+
+        per_setting = [miou(k) for k in range(len(settings))]
+        sweep_rules = self._sweep_rules(rule)
+        n = len(sweep_rules)
+        table_no = per_setting[1:1 + n]
+        table_crf = per_setting[1 + n:1 + 2 * n] if self.crf else None
+        best = int(np.argmax(table_no))
+        gt_free_t = otsu_threshold(hist)
+        eq = np.array([_equivalent_threshold(r) for r in sweep_rules])
+        gt_free = int(np.argmin(np.abs(eq - gt_free_t)))
+
+        # The per-class table of the output setting comes from IoUMetric.
+        base = super().compute_metrics([tuple(
+            torch.from_numpy(s) for s in stats[0])])
+        metrics = OrderedDict(base)
+        out_key = _rule_key(rule)
+        metrics.update({
+            'oracle_bg': float(eq[best]) if rule['type'] == 'threshold' else
+            float(sweep_rules[best]['alpha']),
+            'oracle_mIoU': table_no[best],
+            'gt_free_bg': float(eq[gt_free]) if rule['type'] == 'threshold'
+            else float(sweep_rules[gt_free]['alpha']),
+            'gt_free_mIoU': table_no[gt_free],
+        })
+        if table_crf is not None:
+            best_crf = int(np.argmax(table_crf))
+            metrics.update({
+                'oracle_mIoU_crf': table_crf[best_crf],
+                'gt_free_mIoU_crf': table_crf[gt_free],
+            })
+        lines = self._format_table(rule, sweep_rules, table_no, table_crf,
+                                   best, gt_free, gt_free_t, out_key,
+                                   per_setting[0])
+        print_log('\n' + '\n'.join(lines), logger=logger)
+        report = dict(
+            configured=dict(rule=rule, crf=self.crf is not None,
+                            mIoU=per_setting[0]),
+            sweep=[
+                dict(
+                    rule=r,
+                    mIoU=table_no[i],
+                    mIoU_crf=None if table_crf is None else table_crf[i])
+                for i, r in enumerate(sweep_rules)
+            ],
+            oracle_gt_tuned=dict(rule=sweep_rules[best], mIoU=table_no[best]),
+            gt_free_otsu=dict(
+                otsu_threshold=gt_free_t,
+                rule=sweep_rules[gt_free],
+                mIoU=table_no[gt_free]),
+            crf=None if self.crf is None else self.crf.params,
+            num_images=len(results))
+        if self.output_dir is not None:
+            atomic_write_bytes(
+                osp.join(self.output_dir, 'pseudo_mask_eval.json'),
+                json.dumps(report, indent=2).encode())
+        return metrics
+
+    @staticmethod
+    def _format_table(rule, sweep_rules, table_no, table_crf, best, gt_free,
+                      gt_free_t, out_key, out_miou) -> List[str]:
+        name = 'bg thr' if rule['type'] == 'threshold' else 'bg alpha'
+        head = f'| {name:>8} | mIoU (no CRF) |'
+        if table_crf is not None:
+            head += ' mIoU (CRF) |'
+        head += ' note'
+        lines = ['Pseudo-mask mIoU over the background sweep:', head,
+                 '-' * len(head)]
+        for i, r in enumerate(sweep_rules):
+            value = r['thr'] if r['type'] == 'threshold' else r['alpha']
+            row = f'| {value:>8g} | {table_no[i]:>12.2f} |'
+            if table_crf is not None:
+                row += f' {table_crf[i]:>10.2f} |'
+            notes = []
+            if i == best:
+                notes.append('oracle (GT-tuned, no CRF)')
+            if i == gt_free:
+                notes.append(f'GT-free (Otsu t={gt_free_t:.2f})')
+            if _rule_key(r) == out_key:
+                notes.append('configured')
+            lines.append(row + ' ' + ', '.join(notes))
+        crf_txt = ' + CRF' if table_crf is not None else ''
+        lines.append(f'configured ({out_key}{crf_txt}): mIoU {out_miou:.2f}; '
+                     'oracle values are tuned on the ground truth and are '
+                     'upper bounds, GT-free values use no mask.')
+        return lines

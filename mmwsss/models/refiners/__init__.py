@@ -1,0 +1,4 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from .dense_crf import CRF_PRESETS, DenseCRF, dense_crf_map
+
+__all__ = ['CRF_PRESETS', 'DenseCRF', 'dense_crf_map']

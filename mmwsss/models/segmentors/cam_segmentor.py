@@ -1,0 +1,268 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Stage 1 and stage 2 of CAM-based WSSS as one mmseg segmentor."""
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.registry import DefaultScope
+from mmengine.structures import PixelData
+from mmseg.models.segmentors import BaseSegmentor
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from mmwsss.models.utils.cam_utils import (check_bg_rule, cams_to_label,
+                                           normalize_cams)
+from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
+                                       OptMultiConfig, OptSampleList,
+                                       SampleList)
+
+__all__ = ['CAMSegmentor']
+
+_DEFAULT_TEST_CFG = dict(
+    scales=(1.0, 0.5, 1.5, 2.0),
+    flip=True,
+    labels='gt',
+    score_thr=0.5,
+    bg=dict(type='threshold', thr=0.15))
+
+
+@MODELS.register_module()
+class CAMSegmentor(BaseSegmentor):
+    """A multi-label classifier whose prediction is a CAM pseudo mask.
+
+    Training (``mode='loss'``) is stage 1 of CAM-based weakly supervised
+    segmentation: an image classifier trained from image-level labels with
+    the :class:`~mmwsss.models.CAMHead`. Prediction (``mode='predict'``) is
+    stage 2: class activation maps computed over several scales and their
+    horizontal flips, restricted to the image's classes, max-normalised and
+    turned into a label map with a background rule. Running mmseg's
+    ``tools/test.py`` with this model on the train split therefore writes
+    and scores pseudo masks (see :class:`~mmwsss.evaluation.PseudoMaskMetric`).
+
+    .. code:: text
+
+        predict(inputs, data_samples)
+        ├── for s in scales:                      (+ flipped copy in batch)
+        │   ├── extract_feat(resize(inputs, s))   backbone (+ neck)
+        │   ├── cam_head(feat)                    M = W * f, (B, K, h, w)
+        │   ├── logits += GAP(M)                  image-level scores
+        │   └── cams += upsample(relu(M[labels]) + flip(relu(M'[labels])))
+        ├── A = cams / (max cams + 1e-5)          normalize_cams
+        └── argmax([bg(A), A])                    cams_to_label
+
+    Multi-scale inference is done here rather than with mmseg's
+    ``SegTTAModel`` because CAMs are summed as rectified scores before
+    normalisation (IRN ``step/make_cam.py``), whereas ``SegTTAModel``
+    averages softmax probabilities; doing it in one pass also lets the
+    flip share the batch and restricts upsampling to the image's classes,
+    which keeps the overhead over the bare backbone small.
+
+    Each predicted data sample carries ``pred_score`` (sigmoid of the
+    averaged logits, ``(K,)``), ``cams`` (``(L, H, W)`` normalised maps at
+    the original image size), ``cam_labels`` (``(L,)`` segmentation class
+    index of each map), ``pred_sem_seg`` and, in its metainfo, the
+    ``cam_bg_rule`` used.
+
+    Args:
+        backbone (dict): Backbone config (mmseg ``ResNet``/``ResNetV1c``/
+            ``ResNeXt`` or ``mmpretrain.X``).
+        cam_head (dict): :class:`~mmwsss.models.CAMHead` config.
+        neck (dict, optional): Neck config. Defaults to None.
+        data_preprocessor (dict, optional): Usually
+            ``SegDataPreProcessor``. Defaults to None.
+        train_cfg (dict, optional): Unused, kept for the mmseg interface.
+        test_cfg (dict, optional): CAM inference settings, merged over the
+            defaults:
+
+            - ``scales`` (tuple[float]): image scales, default
+              ``(1.0, 0.5, 1.5, 2.0)`` (IRN/PSA ``make_cam``).
+            - ``flip`` (bool): add horizontal flips, default True.
+            - ``labels`` (str): classes to keep, ``'gt'`` (the image-level
+              labels; the standard pseudo-mask protocol) or ``'pred'``
+              (classes with ``sigmoid(score) > score_thr``).
+            - ``score_thr`` (float): default 0.5.
+            - ``bg`` (dict): background rule, default
+              ``dict(type='threshold', thr=0.15)`` (IRN
+              ``cam_eval_thres``); or ``dict(type='power', alpha=16)``
+              (PSA). See :mod:`mmwsss.models.utils.cam_utils`.
+        init_cfg (dict, optional): Defaults to None.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 cam_head: ConfigType,
+                 neck: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        if isinstance(data_preprocessor, dict) and \
+                DefaultScope.get_current_instance() is None:
+            # BaseModel builds the preprocessor from mmengine's root
+            # registry; name the scope so that a plain CAMSegmentor(...)
+            # works without a runner or init_default_scope.
+            data_preprocessor = dict(data_preprocessor)
+            data_preprocessor.setdefault('_scope_', 'mmseg')
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck) if neck is not None else None
+        self.cam_head = MODELS.build(cam_head)
+        self.train_cfg = train_cfg
+        cfg = dict(_DEFAULT_TEST_CFG)
+        cfg.update(test_cfg or {})
+        if cfg['labels'] not in ('gt', 'pred'):
+            raise ValueError("test_cfg.labels must be 'gt' or 'pred', got "
+                             f"{cfg['labels']!r}")
+        if not cfg['scales']:
+            raise ValueError('test_cfg.scales must not be empty')
+        check_bg_rule(cfg['bg'])
+        self.test_cfg = cfg
+
+    @property
+    def num_classes(self) -> int:
+        """int: Segmentation classes, i.e. foreground classes + 1."""
+        return self.cam_head.num_classes + 1
+
+    # ------------------------------------------------------------------
+    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
+        """Backbone (and neck) features."""
+        x = self.backbone(inputs)
+        if self.neck is not None:
+            x = self.neck(x)
+        return x
+
+    def _forward(self,
+                 inputs: Tensor,
+                 data_samples: OptSampleList = None) -> Tensor:
+        """Raw class activation maps ``(B, K, h, w)``."""
+        return self.cam_head(self.extract_feat(inputs))
+
+    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+        """Multi-label classification losses (stage 1)."""
+        return self.cam_head.loss(self.extract_feat(inputs), data_samples)
+
+    def encode_decode(self, inputs: Tensor,
+                      batch_img_metas: List[dict]) -> Tensor:
+        """Single-scale normalised CAMs of all classes at input size."""
+        cams = F.interpolate(
+            self._forward(inputs),
+            size=inputs.shape[2:],
+            mode='bilinear',
+            align_corners=False)
+        return normalize_cams(cams)
+
+    # ------------------------------------------------------------------
+    def _select_labels(self, data_samples: SampleList,
+                       scores: Tensor) -> List[Tensor]:
+        if self.test_cfg['labels'] == 'pred':
+            return [
+                torch.nonzero(s > self.test_cfg['score_thr']).flatten() + 1
+                for s in scores
+            ]
+        out = []
+        for ds in data_samples:
+            if 'gt_score' not in ds:
+                raise KeyError(
+                    "test_cfg.labels='gt' needs image-level labels "
+                    '("gt_score", packed by PackWSSSInputs) in every sample; '
+                    f"{ds.metainfo.get('img_path')} has none. Use "
+                    "labels='pred' for images without labels.")
+            out.append(torch.nonzero(ds.gt_score > 0.5).flatten() + 1)
+        return out
+
+    def _multiscale_cams(
+            self, inputs: Tensor,
+            labels_fn) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+        """Sum rectified CAMs over scales and flips for the chosen labels."""
+        batch, _, height, width = inputs.shape
+        scales: Sequence[float] = self.test_cfg['scales']
+        flip = self.test_cfg['flip']
+        logits_sum = None
+        per_scale = []
+        for scale in scales:
+            x = inputs if scale == 1.0 else F.interpolate(
+                inputs,
+                scale_factor=scale,
+                mode='bilinear',
+                align_corners=False,
+                recompute_scale_factor=False)
+            if flip:
+                x = torch.cat([x, x.flip(-1)], dim=0)
+            cams = self._forward(x)
+            logits = self.cam_head.pool(cams)
+            if flip:
+                logits = logits.view(2, batch, -1).mean(0)
+                cams = torch.relu(cams[:batch]) + \
+                    torch.relu(cams[batch:]).flip(-1)
+            else:
+                cams = torch.relu(cams)
+            logits_sum = logits if logits_sum is None else logits_sum + logits
+            per_scale.append(cams)
+        logits = logits_sum / len(scales)
+        labels = labels_fn(logits)
+        summed = []
+        for i in range(batch):
+            idx = labels[i] - 1
+            acc = inputs.new_zeros((len(idx), height, width))
+            if len(idx):
+                for cams in per_scale:
+                    acc += F.interpolate(
+                        cams[i:i + 1, idx], (height, width),
+                        mode='bilinear',
+                        align_corners=False)[0]
+            summed.append(acc)
+        return logits, labels, summed
+
+    @torch.no_grad()
+    def predict(self,
+                inputs: Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """CAM pseudo masks (stage 2); see the class docstring."""
+        from mmseg.structures import SegDataSample
+        if data_samples is None:
+            data_samples = [
+                SegDataSample(
+                    metainfo=dict(
+                        ori_shape=inputs.shape[2:],
+                        img_shape=inputs.shape[2:]))
+                for _ in range(inputs.shape[0])
+            ]
+
+        def labels_fn(logits):
+            return self._select_labels(data_samples, torch.sigmoid(logits))
+
+        logits, labels, cams = self._multiscale_cams(inputs, labels_fn)
+        rule = self.test_cfg['bg']
+        for i, ds in enumerate(data_samples):
+            meta = ds.metainfo
+            img_h, img_w = meta.get('img_shape', inputs.shape[2:])[:2]
+            ori_h, ori_w = meta.get('ori_shape', (img_h, img_w))[:2]
+            cam = cams[i][:, :img_h, :img_w]
+            if meta.get('flip', False):
+                direction = meta.get('flip_direction', 'horizontal')
+                cam = cam.flip(-1) if direction == 'horizontal' \
+                    else cam.flip(-2)
+            if (img_h, img_w) != (ori_h, ori_w) and cam.shape[0]:
+                cam = F.interpolate(
+                    cam[None], (ori_h, ori_w),
+                    mode='bilinear',
+                    align_corners=False)[0]
+            elif not cam.shape[0]:
+                cam = cam.new_zeros((0, ori_h, ori_w))
+            cam = normalize_cams(cam)
+            lbl = labels[i].to(torch.int64)
+            pred = cams_to_label(cam, lbl, rule)
+            ds.set_data(
+                dict(
+                    pred_score=torch.sigmoid(logits[i]),
+                    cams=cam,
+                    cam_labels=lbl,
+                    pred_sem_seg=PixelData(data=pred[None])))
+            ds.set_metainfo(dict(cam_bg_rule=dict(rule)))
+        return data_samples
+
+    def postprocess_result(self, *args, **kwargs):  # pragma: no cover
+        """Not used: :meth:`predict` builds its outputs itself."""
+        raise NotImplementedError
+

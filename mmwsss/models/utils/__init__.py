@@ -1,0 +1,8 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from .cam_utils import (background_score, cams_to_label, cams_to_probs,
+                        check_bg_rule, normalize_cams, power_to_threshold)
+
+__all__ = [
+    'normalize_cams', 'background_score', 'cams_to_label', 'cams_to_probs',
+    'power_to_threshold', 'check_bg_rule'
+]

@@ -1,0 +1,151 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""CAM post-processing: normalisation, background scores, label maps.
+
+These are the rules the reference implementations use to turn class
+activation maps into pseudo masks, written once so that every segmentor,
+metric and tool applies them identically.
+
+- Normalisation (IRN ``step/make_cam.py``, PSA ``infer_cls.py``): each
+  class map is rectified and divided by its maximum,
+  ``A_k = relu(M_k) / (max_{x,y} relu(M_k) + eps)``, so ``A_k`` lies in
+  ``[0, 1)``.
+- Background score, two rules:
+
+  * ``threshold`` (IRN ``cam_eval_thres``, EPS ``--thr``): a constant
+    ``b(x, y) = t``; a pixel is foreground when ``max_k A_k(x, y) > t``.
+  * ``power`` (PSA ``infer_cls.py``): ``b(x, y) = (1 - max_k A_k(x, y))^alpha``.
+    It is equivalent to a threshold ``t`` solving ``t = (1 - t)^alpha``
+    (:func:`power_to_threshold`).
+
+- Label map: ``argmax`` over ``[b, A_{k_1}, ..., A_{k_L}]`` where
+  ``k_1..k_L`` are the image's classes; ties go to the background.
+"""
+from typing import Dict, Optional
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    'normalize_cams', 'background_score', 'cams_to_label', 'cams_to_probs',
+    'power_to_threshold', 'check_bg_rule'
+]
+
+
+def check_bg_rule(rule: Dict) -> Dict:
+    """Validate a background rule dict and return it.
+
+    Args:
+        rule (dict): ``dict(type='threshold', thr=t)`` with ``0 <= t <= 1``
+            or ``dict(type='power', alpha=a)`` with ``a > 0``.
+
+    Returns:
+        dict: The same rule.
+    """
+    kind = rule.get('type')
+    if kind == 'threshold':
+        thr = rule.get('thr')
+        if thr is None or not 0 <= float(thr) <= 1:
+            raise ValueError(
+                f'background rule {rule}: "thr" must be in [0, 1]')
+    elif kind == 'power':
+        alpha = rule.get('alpha')
+        if alpha is None or float(alpha) <= 0:
+            raise ValueError(f'background rule {rule}: "alpha" must be > 0')
+    else:
+        raise ValueError(f'background rule {rule}: "type" must be '
+                         "'threshold' or 'power'")
+    return rule
+
+
+def normalize_cams(cams: Tensor, eps: float = 1e-5) -> Tensor:
+    """Rectify and max-normalise class maps.
+
+    Args:
+        cams (Tensor): ``(..., K, H, W)`` raw class activation maps.
+        eps (float): Added to the maximum. Defaults to 1e-5 (IRN).
+
+    Returns:
+        Tensor: ``relu(cams) / (max_{H,W} relu(cams) + eps)``.
+    """
+    cams = torch.relu(cams)
+    peak = cams.flatten(-2).max(dim=-1).values[..., None, None]
+    return cams / (peak + eps)
+
+
+def background_score(cams: Tensor, rule: Dict) -> Tensor:
+    """Background score map for normalised CAMs.
+
+    Args:
+        cams (Tensor): ``(L, H, W)`` normalised maps of the image's classes;
+            ``L`` may be 0 (a background-only image).
+        rule (dict): See :func:`check_bg_rule`.
+
+    Returns:
+        Tensor: ``(1, H, W)`` background score.
+    """
+    check_bg_rule(rule)
+    shape = (1, ) + tuple(cams.shape[-2:])
+    if rule['type'] == 'threshold':
+        return cams.new_full(shape, float(rule['thr']))
+    peak = cams.max(dim=0, keepdim=True).values if cams.shape[0] else \
+        cams.new_zeros(shape)
+    return (1 - peak).clamp(min=0).pow(float(rule['alpha']))
+
+
+def cams_to_probs(cams: Tensor, rule: Dict) -> Tensor:
+    """Stack background and class scores, normalised to sum to one.
+
+    Used as the unary of a dense CRF.
+
+    Args:
+        cams (Tensor): ``(L, H, W)`` normalised CAMs.
+        rule (dict): Background rule.
+
+    Returns:
+        Tensor: ``(L + 1, H, W)``; channel 0 is the background.
+    """
+    scores = torch.cat([background_score(cams, rule), cams], dim=0)
+    scores = scores.clamp(min=1e-5)
+    return scores / scores.sum(dim=0, keepdim=True)
+
+
+def cams_to_label(cams: Tensor,
+                  labels: Tensor,
+                  rule: Dict,
+                  bg_score: Optional[Tensor] = None) -> Tensor:
+    """Label map of normalised CAMs.
+
+    Args:
+        cams (Tensor): ``(L, H, W)`` normalised CAMs.
+        labels (Tensor): ``(L, )`` segmentation class index of each map.
+        rule (dict): Background rule.
+        bg_score (Tensor, optional): Precomputed background score.
+
+    Returns:
+        Tensor: ``(H, W)`` int64 label map (0 = background).
+    """
+    if bg_score is None:
+        bg_score = background_score(cams, rule)
+    idx = torch.cat([bg_score, cams], dim=0).argmax(dim=0)
+    lut = torch.cat([labels.new_zeros(1), labels.to(torch.int64)])
+    return lut[idx]
+
+
+def power_to_threshold(alpha: float, iters: int = 60) -> float:
+    """The threshold ``t`` equivalent to the power rule: ``t = (1 - t)^alpha``.
+
+    Args:
+        alpha (float): Exponent, > 0.
+        iters (int): Bisection steps. Defaults to 60.
+
+    Returns:
+        float: ``t`` in ``(0, 1)``.
+    """
+    lo, hi = 0.0, 1.0
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        if mid < (1 - mid)**alpha:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2

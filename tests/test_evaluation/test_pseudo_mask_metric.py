@@ -1,0 +1,117 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mmwsss.evaluation import PseudoMaskMetric, otsu_threshold
+
+META = dict(
+    classes=('background', 'a', 'b'),
+    palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0]])
+
+
+def _sample(img_path='/nonexistent/x.jpg', rule=None):
+    """GT [0, 0, 1, 1]; CAM of class 1 = [0.1, 0.4, 0.6, 0.9]."""
+    return dict(
+        img_path=img_path,
+        cams=torch.tensor([[[0.1, 0.4, 0.6, 0.9]]]),
+        cam_labels=torch.tensor([1]),
+        cam_bg_rule=rule or dict(type='threshold', thr=0.3),
+        gt_sem_seg=dict(data=torch.tensor([[[0, 0, 1, 1]]])))
+
+
+def _metric(**kwargs):
+    m = PseudoMaskMetric(**kwargs)
+    m.dataset_meta = META
+    return m
+
+
+def test_sweep_values_by_hand():
+    metric = _metric(sweep=[0.05, 0.3, 0.4, 0.6])
+    metric.process({}, [_sample()])
+    res = metric.compute_metrics(metric.results)
+    # configured thr 0.3 -> pred [0,1,1,1]: IoU bg 1/2, a 2/3, b absent (nan)
+    assert res['mIoU'] == pytest.approx(100 * (0.5 + 2 / 3) / 2, abs=0.01)
+    # 0.4 -> [0,0,1,1] exact: the oracle (first best value)
+    assert res['oracle_bg'] == pytest.approx(0.4)
+    assert res['oracle_mIoU'] == pytest.approx(100.0)
+    # Otsu on the CAM maxima {0.1, 0.4, 0.6, 0.9} splits 0.4|0.6 -> t in
+    # (0.4, 0.6]; the nearest swept value is 0.6 -> pred [0,0,0,1]:
+    # IoU bg 2/3, a 1/2
+    assert 0.4 < otsu_threshold(
+        np.histogram([0.1, 0.4, 0.6, 0.9], bins=100, range=(0, 1))[0]) <= 0.6
+    assert res['gt_free_bg'] in (0.4, 0.6)
+
+
+def test_power_rule_sweep():
+    rule = dict(type='power', alpha=1)
+    metric = _metric(sweep=[1, 2])
+    metric.process({}, [_sample(rule=rule)])
+    res = metric.compute_metrics(metric.results)
+    # alpha 1: bg = 1 - m -> fg where m > 0.5 -> [0,0,1,1] -> 100
+    assert res['mIoU'] == pytest.approx(100.0)
+    # alpha 2: fg where m > (1-m)^2 i.e. m > 0.382 -> [0,1,1,1]
+    assert res['oracle_bg'] == 1.0
+
+
+def test_otsu_bimodal():
+    hist = np.zeros(100)
+    hist[10] = 50
+    hist[80] = 50
+    t = otsu_threshold(hist)
+    assert 0.1 < t <= 0.8
+    assert otsu_threshold(np.zeros(10)) == 0.5
+
+
+def test_writes_palette_png_and_resumes(tmp_path):
+    out = str(tmp_path / 'pseudo')
+    metric = _metric(sweep=[0.3, 0.5], output_dir=out, save_cams=True)
+    metric.process({}, [_sample('/data/img_001.jpg')])
+    first = metric.compute_metrics(metric.results)
+    png = Image.open(osp.join(out, 'img_001.png'))
+    assert png.mode == 'P'
+    assert np.asarray(png).tolist() == [[0, 1, 1, 1]]
+    assert png.getpalette()[3:6] == [128, 0, 0]
+    with np.load(osp.join(out, 'cams', 'img_001.npz')) as f:
+        assert f['labels'].tolist() == [1]
+        assert f['cams'].dtype == np.float16
+    report = json.load(open(osp.join(out, 'pseudo_mask_eval.json')))
+    assert report['oracle_gt_tuned']['mIoU'] == pytest.approx(100.0)
+    assert not [p for p in tmp_path.rglob('*.tmp')]
+
+    again = _metric(sweep=[0.3, 0.5], output_dir=out, save_cams=True)
+    from mmseg.structures import SegDataSample
+    ds = SegDataSample(metainfo=dict(img_path='/data/img_001.jpg'))
+    assert again.load_finished([ds])
+    assert again.compute_metrics(again.results) == first
+    # an unfinished image is not restored, and nothing is appended
+    ds2 = SegDataSample(metainfo=dict(img_path='/data/img_002.jpg'))
+    n = len(again.results)
+    assert not again.load_finished([ds, ds2])
+    assert len(again.results) == n
+    # other settings -> a clear error instead of mixing results
+    other = _metric(sweep=[0.1], output_dir=out)
+    with pytest.raises(ValueError, match='other PseudoMaskMetric settings'):
+        other.load_finished([ds])
+
+
+def test_crf_column(tmp_path):
+    img = np.zeros((1, 4, 3), dtype=np.uint8)
+    img[0, 2:] = 255
+    path = str(tmp_path / 'im.png')
+    Image.fromarray(img).save(path)
+    metric = _metric(sweep=[0.3, 0.4], crf='psa')
+    metric.process({}, [_sample(path)])
+    res = metric.compute_metrics(metric.results)
+    assert 'oracle_mIoU_crf' in res and 'gt_free_mIoU_crf' in res
+    assert 0 <= res['oracle_mIoU_crf'] <= 100
+
+
+def test_rejects_non_cam_outputs():
+    metric = _metric()
+    with pytest.raises(KeyError, match='CAMSegmentor'):
+        metric.process({}, [dict(img_path='x.jpg')])

@@ -1,0 +1,151 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import pytest
+import torch
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+
+from mmwsss.models import CAMSegmentor
+from mmwsss.testing import demo_wsss_inputs, tiny_cam_model_cfg
+
+
+@MODELS.register_module(force=True)
+class _IdentityBackbone(BaseModule):
+    """Returns the (normalised) image itself as the only feature map."""
+
+    def forward(self, x):
+        return [x]
+
+
+def _identity_model(**test_cfg):
+    """CAM of class 1 = red channel, class 2 = -red channel (normalised)."""
+    model = CAMSegmentor(
+        backbone=dict(type='_IdentityBackbone'),
+        cam_head=dict(type='CAMHead', in_channels=3, num_classes=2),
+        data_preprocessor=dict(
+            type='SegDataPreProcessor', mean=[0, 0, 0], std=[1, 1, 1],
+            size_divisor=1),
+        test_cfg=test_cfg)
+    with torch.no_grad():
+        model.cam_head.classifier.weight.copy_(
+            torch.tensor([[1.0, 0, 0], [-1.0, 0, 0]]).view(2, 3, 1, 1))
+    return model.eval()
+
+
+def _ramp_batch(labels):
+    data = demo_wsss_inputs(
+        batch_size=1, image_shape=(3, 4, 8), num_classes=3, labels=[labels])
+    img = torch.zeros(3, 4, 8, dtype=torch.uint8)
+    img[0] = torch.arange(8, dtype=torch.uint8) * 10  # red ramp 0..70
+    data['inputs'] = [img]
+    return data
+
+
+def test_forward_modes_tiny_resnet():
+    model = MODELS.build(tiny_cam_model_cfg(num_fg_classes=5))
+    data = demo_wsss_inputs(batch_size=2, image_shape=(3, 32, 32))
+    batch = model.data_preprocessor(data, training=True)
+    losses = model(**batch, mode='loss')
+    assert set(losses) == {'loss_cls', 'acc_cls'}
+    assert losses['loss_cls'].item() > 0
+    model.eval()
+    batch = model.data_preprocessor(data, training=False)
+    cams = model(batch['inputs'], mode='tensor')
+    assert cams.shape == (2, 5, 4, 4)  # output stride 8
+    with torch.no_grad():
+        out = model(**batch, mode='predict')
+    for ds, src in zip(out, data['data_samples']):
+        labels = (torch.nonzero(src.gt_score).flatten() + 1).tolist()
+        assert ds.cam_labels.tolist() == labels
+        assert ds.cams.shape == (len(labels), 32, 32)
+        assert ds.pred_sem_seg.data.shape == (1, 32, 32)
+        assert set(ds.pred_sem_seg.data.unique().tolist()) <= set([0] + labels)
+        assert ds.pred_score.shape == (5, )
+        assert float(ds.cams.max()) <= 1.0
+        assert ds.cam_bg_rule == dict(type='threshold', thr=0.15)
+
+
+def test_predict_values_single_scale():
+    model = _identity_model(
+        scales=(1.0, ), flip=False, bg=dict(type='threshold', thr=0.5))
+    data = _ramp_batch([1])
+    batch = model.data_preprocessor(data, training=False)
+    ds = model.predict(batch['inputs'], batch['data_samples'])[0]
+    # CAM of class 1 = ramp / 70 (+eps); > 0.5 from column 4 (40/70) on
+    expected_cam = torch.arange(8.0) * 10 / (70 + 1e-5)
+    assert torch.allclose(ds.cams[0, 0], expected_cam, atol=1e-6)
+    assert ds.pred_sem_seg.data[0, 0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    # image score: sigmoid of the mean CAM (35 for class 1, -35 for class 2)
+    assert ds.pred_score[0].item() == pytest.approx(1.0)
+    assert ds.pred_score[1].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_flip_is_consistent():
+    """The flipped copy of a linear CAM adds the same map back."""
+    single = _identity_model(scales=(1.0, ), flip=False)
+    flipped = _identity_model(scales=(1.0, ), flip=True)
+    data = _ramp_batch([1])
+    batch = single.data_preprocessor(data, training=False)
+    a = single.predict(batch['inputs'], batch['data_samples'])[0]
+    data = _ramp_batch([1])
+    batch = flipped.data_preprocessor(data, training=False)
+    b = flipped.predict(batch['inputs'], batch['data_samples'])[0]
+    assert torch.allclose(a.cams, b.cams, atol=1e-5)
+
+
+def test_background_only_image_predicts_background():
+    model = _identity_model(scales=(1.0, 0.5), flip=True)
+    data = _ramp_batch([])
+    batch = model.data_preprocessor(data, training=False)
+    ds = model.predict(batch['inputs'], batch['data_samples'])[0]
+    assert ds.cams.shape == (0, 4, 8)
+    assert torch.count_nonzero(ds.pred_sem_seg.data) == 0
+
+
+def test_predicted_labels_mode():
+    model = _identity_model(
+        scales=(1.0, ), flip=False, labels='pred', score_thr=0.5)
+    data = _ramp_batch([2])  # the gt label is ignored in 'pred' mode
+    batch = model.data_preprocessor(data, training=False)
+    ds = model.predict(batch['inputs'], batch['data_samples'])[0]
+    assert ds.cam_labels.tolist() == [1]
+
+
+def test_original_shape_restored():
+    model = _identity_model(scales=(1.0, ), flip=False)
+    data = _ramp_batch([1])
+    data['data_samples'][0].set_metainfo(dict(ori_shape=(8, 16)))
+    batch = model.data_preprocessor(data, training=False)
+    ds = model.predict(batch['inputs'], batch['data_samples'])[0]
+    assert ds.cams.shape == (1, 8, 16)
+    assert ds.pred_sem_seg.data.shape == (1, 8, 16)
+
+
+def test_bad_test_cfg():
+    with pytest.raises(ValueError, match='labels'):
+        _identity_model(labels='oracle')
+    with pytest.raises(ValueError, match='background rule'):
+        _identity_model(bg=dict(type='threshold', thr=2))
+    with pytest.raises(ValueError, match='scales'):
+        _identity_model(scales=())
+
+
+def test_missing_labels_in_gt_mode():
+    model = _identity_model(scales=(1.0, ), flip=False)
+    data = _ramp_batch([1])
+    del data['data_samples'][0].gt_score
+    batch = model.data_preprocessor(data, training=False)
+    with pytest.raises(KeyError, match='needs image-level labels'):
+        model.predict(batch['inputs'], batch['data_samples'])
+
+
+def test_every_parameter_gets_a_gradient():
+    model = MODELS.build(tiny_cam_model_cfg(num_fg_classes=3))
+    data = demo_wsss_inputs(
+        batch_size=2, image_shape=(3, 32, 32), num_classes=4)
+    batch = model.data_preprocessor(data, training=True)
+    model(**batch, mode='loss')['loss_cls'].backward()
+    missing = [
+        n for n, p in model.named_parameters()
+        if p.requires_grad and p.grad is None
+    ]
+    assert missing == []
