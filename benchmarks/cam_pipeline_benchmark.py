@@ -134,7 +134,7 @@ def bench_memory(counts, image_size):
     generate_synthetic_wsss(data_root, num_train=max(counts), num_val=8,
                             image_size=image_size, seed=0)
     cfg_path = osp.join(ROOT, 'configs', 'cam',
-                        'cam_r18-d8_1xb16-600_synthetic-96x96.py')
+                        'cam_r18w32-d8_1xb16-600_synthetic-96x96.py')
     from mmengine.config import Config
     cfg = Config.fromfile(cfg_path)
     model = MODELS.build(cfg.model)

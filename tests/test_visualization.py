@@ -28,7 +28,10 @@ def test_grid_layout():
     img = np.full((20, 30, 3), 200, np.uint8)
     lbl = np.zeros((20, 30), np.uint8)
     row = make_grid_row(img, None, lbl, lbl, [[0, 0, 0]], height=40)
-    # four panels of 60 px (30 * 40 / 20) and three 4-px separators
-    assert row.shape == (40, 4 * 60 + 3 * 4, 3)
+    # four 40 x 53 cells (4/3 of the height) and three 4-px separators
+    assert row.shape == (40, 4 * 53 + 3 * 4, 3)
+    # a 20 x 30 image scaled by min(40/20, 53/30) = 1.767 -> 35 x 53,
+    # centred vertically: white bands above and below
+    assert (row[:2, :53] == 255).all() and (row[3:37, :53] == 200).all()
     grid = make_grid([row, row], ['a', 'b'])
     assert grid.shape == (22 + 2 * (40 + 18), row.shape[1], 3)

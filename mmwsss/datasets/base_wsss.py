@@ -29,6 +29,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.logging import print_log
+from mmengine.utils import track_iter_progress
 from mmseg.datasets import BaseSegDataset
 from PIL import Image
 
@@ -307,7 +308,14 @@ class BaseWSSSDataset(BaseSegDataset):
                 '(data_prefix.seg_map_path) is set')
         num_classes = len(self.metainfo['classes'])
         ignore = self.ignore_index
-        for info in data_list:
+        items = data_list
+        if len(data_list) >= 1000:
+            print_log(
+                f'{type(self).__name__}: deriving image labels from '
+                f'{len(data_list)} masks (a cls_labels.npy file skips this)',
+                logger='current')
+            items = track_iter_progress(data_list)
+        for info in items:
             path = info['seg_map_path']
             try:
                 with Image.open(path) as im:

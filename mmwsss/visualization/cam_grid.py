@@ -48,12 +48,17 @@ def cam_heatmap(image: np.ndarray, cams: np.ndarray,
     return (alpha * heat + (1 - alpha) * image).astype(np.uint8)
 
 
-def _fit(img: np.ndarray, height: int) -> np.ndarray:
+def _fit(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize ``img`` to fit a ``height`` x ``width`` cell, letterboxed."""
     h, w = img.shape[:2]
-    width = max(1, round(w * height / h))
-    interp = cv2.INTER_NEAREST if img.dtype != np.uint8 or h < height \
-        else cv2.INTER_AREA
-    return cv2.resize(img, (width, height), interpolation=interp)
+    scale = min(height / h, width / w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    interp = cv2.INTER_NEAREST if scale > 1 else cv2.INTER_AREA
+    resized = cv2.resize(img, (new_w, new_h), interpolation=interp)
+    cell = np.full((height, width, 3), 255, dtype=np.uint8)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    cell[top:top + new_h, left:left + new_w] = resized
+    return cell
 
 
 def make_grid_row(image: np.ndarray, cams: Optional[np.ndarray],
@@ -68,10 +73,12 @@ def make_grid_row(image: np.ndarray, cams: Optional[np.ndarray],
         pseudo (np.ndarray, optional): ``(H, W)`` pseudo mask.
         gt (np.ndarray, optional): ``(H, W)`` ground truth.
         palette (Sequence[Sequence[int]]): Class colours.
-        height (int): Row height in pixels. Defaults to 160.
+        height (int): Row height in pixels; every panel is a
+            ``height`` x ``4/3 height`` cell (letterboxed), so the columns
+            line up for any aspect ratio. Defaults to 160.
 
     Returns:
-        np.ndarray: ``(height, W', 3)`` uint8 RGB.
+        np.ndarray: ``(height, 4 * cell + 12, 3)`` uint8 RGB.
     """
     blank = np.full_like(image, 128)
     panels = [
@@ -81,9 +88,10 @@ def make_grid_row(image: np.ndarray, cams: Optional[np.ndarray],
         colorize_label(gt, palette) if gt is not None else blank,
     ]
     sep = np.full((height, 4, 3), 255, dtype=np.uint8)
+    cell_w = round(height * 4 / 3)
     out: List[np.ndarray] = []
     for i, p in enumerate(panels):
-        out.append(_fit(p, height))
+        out.append(_fit(p, height, cell_w))
         if i < len(panels) - 1:
             out.append(sep)
     return np.concatenate(out, axis=1)
@@ -111,7 +119,7 @@ def make_grid(rows: Sequence[np.ndarray],
                         cv2.LINE_AA)
         padded.append(canvas)
     header = np.full((22, width, 3), 255, dtype=np.uint8)
-    col_w = rows[0].shape[1] / len(COLUMNS)
+    col_w = (rows[0].shape[1] + 4) / len(COLUMNS)
     for i, name in enumerate(COLUMNS):
         cv2.putText(header, name, (int(i * col_w) + 4, 16),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)

@@ -194,3 +194,18 @@ def test_load_cls_label_file_errors(tmp_path):
     bad.write_bytes(b'garbage')
     with pytest.raises(ValueError, match='bad.npy'):
         load_cls_label_file(str(bad))
+
+
+def test_corrupt_mask_at_load_time_names_the_file(tmp_path):
+    from mmwsss.datasets import LoadWSSSAnnotations
+    bad = tmp_path / 'm.png'
+    bad.write_bytes(b'\x89PNG truncated')
+    t = LoadWSSSAnnotations()
+    with pytest.raises(OSError, match='m.png'):
+        t(dict(seg_map_path=str(bad), reduce_zero_label=False,
+               seg_fields=[]))
+    good = tmp_path / 'g.png'
+    save_palette_png(str(good), np.array([[0, 3], [255, 1]], np.uint8))
+    out = t(dict(seg_map_path=str(good), reduce_zero_label=False,
+                 seg_fields=[]))
+    assert out['gt_seg_map'].tolist() == [[0, 3], [255, 1]]

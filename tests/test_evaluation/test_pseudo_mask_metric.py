@@ -115,3 +115,19 @@ def test_rejects_non_cam_outputs():
     metric = _metric()
     with pytest.raises(KeyError, match='CAMSegmentor'):
         metric.process({}, [dict(img_path='x.jpg')])
+
+
+def test_crf_sweep_subset(tmp_path):
+    img = np.zeros((1, 4, 3), dtype=np.uint8)
+    img[0, 2:] = 255
+    path = str(tmp_path / 'im.png')
+    Image.fromarray(img).save(path)
+    metric = _metric(sweep=[0.3, 0.4, 0.6], crf='psa', crf_sweep=[0.4])
+    settings = metric._settings(dict(type='threshold', thr=0.3))
+    # output (thr 0.3 + CRF), three values without CRF, one with
+    assert [(r['thr'], c) for r, c in settings] == [(0.3, True), (0.3, False),
+                                                    (0.4, False),
+                                                    (0.6, False), (0.4, True)]
+    metric.process({}, [_sample(path)])
+    res = metric.compute_metrics(metric.results)
+    assert 0 <= res['oracle_mIoU_crf'] <= 100

@@ -173,7 +173,8 @@ def test_input_validation():
         crf(image.tolist(), probs)
     with pytest.raises(ValueError, match=r'probs.*\(6, 5\)'):
         crf(image, probs[0])
-    with pytest.raises(ValueError, match=r'mismatch.*\(6, 5, 3\).*\(4, 6, 4\)'):
+    with pytest.raises(
+            ValueError, match=r'mismatch.*\(6, 5, 3\).*\(4, 6, 4\)'):
         crf(image, probs[:, :, :4])
     with pytest.raises(ValueError, match=r'C >= 1.*\(0, 6, 5\)'):
         crf(image, probs[:0])

@@ -22,7 +22,7 @@ from mmwsss.testing import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 BASE = osp.join(REPO_ROOT, 'configs', 'cam',
-                'cam_r18-d8_1xb16-600_synthetic-96x96.py')
+                'cam_r18w32-d8_1xb16-600_synthetic-96x96.py')
 
 
 def _write_config(tmp_path, iters):

@@ -10,7 +10,7 @@ test dataset, and writes ``grid_000.png``, ``grid_001.png``... with
 Example::
 
     python tools/analysis_tools/cam_grid.py \\
-        configs/cam/cam_r18-d8_1xb16-600_synthetic-96x96.py \\
+        configs/cam/cam_r18w32-d8_1xb16-600_synthetic-96x96.py \\
         work_dirs/cam_syn/pseudo_masks --out-dir work_dirs/cam_syn/grids
 """
 import argparse

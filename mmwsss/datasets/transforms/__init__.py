@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .formatting import PackWSSSInputs
+from .loading import LoadWSSSAnnotations
 
-__all__ = ['PackWSSSInputs']
+__all__ = ['PackWSSSInputs', 'LoadWSSSAnnotations']

@@ -21,7 +21,7 @@ from mmwsss.utils.io import atomic_write_bytes, save_npz_atomic, \
 
 __all__ = ['PseudoMaskMetric', 'otsu_threshold']
 
-DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 15))
+DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 19))
 DEFAULT_ALPHAS = (1, 2, 4, 8, 12, 16, 24, 32)
 STATS_DIR = '.stats'
 HIST_BINS = 100
@@ -102,11 +102,14 @@ class PseudoMaskMetric(IoUMetric):
     Args:
         sweep (Sequence[float], optional): Background values to score:
             thresholds when the model's rule is ``threshold`` (default
-            0.05, 0.10, ..., 0.70), exponents when it is ``power`` (default
+            0.05, 0.10, ..., 0.90), exponents when it is ``power`` (default
             1, 2, 4, 8, 12, 16, 24, 32).
         crf (str | dict, optional): Dense CRF preset name (``'psa'``,
             ``'irn'``, ``'deeplab-v2'``) or a
             :class:`~mmwsss.models.DenseCRF` config. Defaults to None.
+        crf_sweep (Sequence[float], optional): The sweep values at which the
+            CRF column is computed (the CRF costs far more than the sweep
+            without it). Defaults to None (every sweep value).
         crf_workers (int): Processes for the CRF of the sweep of one image.
             Defaults to 1.
         save_cams (bool): Also save ``output_dir/cams/<id>.npz`` with the
@@ -122,6 +125,7 @@ class PseudoMaskMetric(IoUMetric):
     def __init__(self,
                  sweep: Optional[Sequence[float]] = None,
                  crf: Union[None, str, Dict] = None,
+                 crf_sweep: Optional[Sequence[float]] = None,
                  crf_workers: int = 1,
                  save_cams: bool = False,
                  output_dir: Optional[str] = None,
@@ -130,6 +134,8 @@ class PseudoMaskMetric(IoUMetric):
         super().__init__(
             output_dir=output_dir, format_only=format_only, **kwargs)
         self.sweep = None if sweep is None else tuple(float(v) for v in sweep)
+        self.crf_sweep = None if crf_sweep is None else tuple(
+            float(v) for v in crf_sweep)
         if crf is None:
             self.crf = None
         elif isinstance(crf, str):
@@ -156,22 +162,25 @@ class PseudoMaskMetric(IoUMetric):
         return dict(
             sweep=self.sweep,
             crf=None if self.crf is None else self.crf.params,
+            crf_sweep=self.crf_sweep,
             ignore_index=self.ignore_index,
             num_classes=len(self.dataset_meta['classes'])
             if self.dataset_meta else None)
 
-    def _sweep_rules(self, rule: Dict) -> List[Dict]:
-        if rule['type'] == 'threshold':
-            values = self.sweep or DEFAULT_THRESHOLDS
-            return [dict(type='threshold', thr=v) for v in values]
-        values = self.sweep or DEFAULT_ALPHAS
-        return [dict(type='power', alpha=v) for v in values]
+    def _sweep_rules(self, rule: Dict, crf: bool = False) -> List[Dict]:
+        key = 'thr' if rule['type'] == 'threshold' else 'alpha'
+        values = self.sweep or (
+            DEFAULT_THRESHOLDS if key == 'thr' else DEFAULT_ALPHAS)
+        if crf and self.crf_sweep is not None:
+            values = [v for v in values if v in self.crf_sweep]
+        return [{'type': rule['type'], key: v} for v in values]
 
     def _settings(self, rule: Dict) -> List[Tuple[Dict, bool]]:
         """``(rule, crf)`` pairs; the first is the output setting."""
         out = [(rule, self.crf is not None)]
-        for crf_flag in ([False, True] if self.crf is not None else [False]):
-            out += [(r, crf_flag) for r in self._sweep_rules(rule)]
+        out += [(r, False) for r in self._sweep_rules(rule)]
+        if self.crf is not None:
+            out += [(r, True) for r in self._sweep_rules(rule, crf=True)]
         return out
 
     @staticmethod
@@ -338,7 +347,13 @@ class PseudoMaskMetric(IoUMetric):
         sweep_rules = self._sweep_rules(rule)
         n = len(sweep_rules)
         table_no = per_setting[1:1 + n]
-        table_crf = per_setting[1 + n:1 + 2 * n] if self.crf else None
+        table_crf = None
+        if self.crf is not None:
+            crf_miou = {
+                _rule_key(r): v
+                for (r, _), v in zip(settings[1 + n:], per_setting[1 + n:])
+            }
+            table_crf = [crf_miou.get(_rule_key(r)) for r in sweep_rules]
         best = int(np.argmax(table_no))
         gt_free_t = otsu_threshold(hist)
         eq = np.array([_equivalent_threshold(r) for r in sweep_rules])
@@ -358,10 +373,12 @@ class PseudoMaskMetric(IoUMetric):
             'gt_free_mIoU': table_no[gt_free],
         })
         if table_crf is not None:
-            best_crf = int(np.argmax(table_crf))
+            done = [i for i, v in enumerate(table_crf) if v is not None]
+            best_crf = max(done, key=lambda i: table_crf[i])
+            near = min(done, key=lambda i: abs(eq[i] - gt_free_t))
             metrics.update({
                 'oracle_mIoU_crf': table_crf[best_crf],
-                'gt_free_mIoU_crf': table_crf[gt_free],
+                'gt_free_mIoU_crf': table_crf[near],
             })
         lines = self._format_table(rule, sweep_rules, table_no, table_crf,
                                    best, gt_free, gt_free_t, out_key,
@@ -404,7 +421,8 @@ class PseudoMaskMetric(IoUMetric):
             value = r['thr'] if r['type'] == 'threshold' else r['alpha']
             row = f'| {value:>8g} | {table_no[i]:>12.2f} |'
             if table_crf is not None:
-                row += f' {table_crf[i]:>10.2f} |'
+                row += f' {table_crf[i]:>10.2f} |' if table_crf[i] is not None \
+                    else f' {"-":>10} |'
             notes = []
             if i == best:
                 notes.append('oracle (GT-tuned, no CRF)')

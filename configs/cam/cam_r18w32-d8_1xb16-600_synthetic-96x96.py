@@ -1,6 +1,9 @@
-# CPU baseline on the embedded synthetic dataset: a ResNet-18 (half width)
-# trained from scratch for 600 iterations, then CAM pseudo masks on the
-# train split with background sweep and dense CRF (PSA parameters).
+# CPU baseline on the embedded synthetic dataset: a half-width ResNet-18
+# (32 base channels) at output stride 8, trained from scratch with AdamW for
+# 600 iterations (about 3-4 minutes on 2 cores), then CAM pseudo masks on the
+# train split with scales (1.0, 1.5, 2.0) + flip (the images are only 96 px,
+# so down-scaling only blurs the CAMs), a background sweep and the dense CRF
+# with the PSA parameters.
 _base_ = [
     '../_base_/models/cam_r18.py', '../_base_/datasets/synthetic_cls.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_cam_poly.py'
@@ -8,10 +11,11 @@ _base_ = [
 model = dict(
     backbone=dict(stem_channels=32, base_channels=32),
     cam_head=dict(in_channels=256, num_classes=5),
-    test_cfg=dict(scales=(1.0, 0.5, 1.5), bg=dict(type='threshold', thr=0.3)))
+    test_cfg=dict(
+        scales=(1.0, 1.5, 2.0), bg=dict(type='threshold', thr=0.3)))
 max_iters = 600
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'cam_head': dict(lr_mult=1.0)}))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),

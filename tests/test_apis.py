@@ -1,0 +1,41 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+import pytest
+from mmengine.config import Config
+
+from mmwsss.apis import apply_common_args, set_data_root
+from mmwsss.testing import get_config
+
+
+def test_set_data_root_reaches_every_dataset(tmp_path):
+    cfg = get_config('cam/cam_r18w32-d16_1xb16-1k_msrc21-192x192.py')
+    n = set_data_root(cfg, str(tmp_path))
+    assert n == 3
+    for split in ('train', 'val', 'test'):
+        assert cfg[f'{split}_dataloader'].dataset.data_root == str(tmp_path)
+
+
+def test_set_data_root_follows_wrappers(tmp_path):
+    cfg = Config(
+        dict(
+            train_dataloader=dict(
+                dataset=dict(
+                    type='ConcatDataset',
+                    datasets=[
+                        dict(type='A', data_root='x'),
+                        dict(
+                            type='RepeatDataset',
+                            dataset=dict(type='B', data_root='y'))
+                    ]))))
+    assert set_data_root(cfg, 'new') == 2
+    ds = cfg.train_dataloader.dataset
+    assert ds.datasets[0].data_root == 'new'
+    assert ds.datasets[1].dataset.data_root == 'new'
+    assert 'data_root' not in ds
+
+
+def test_apply_common_args(tmp_path):
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(data_root='a'))))
+    apply_common_args(cfg, data_root=str(tmp_path), seed=7)
+    assert cfg.randomness.seed == 7
+    with pytest.raises(FileNotFoundError, match='nope'):
+        apply_common_args(cfg, data_root=str(tmp_path / 'nope'))
