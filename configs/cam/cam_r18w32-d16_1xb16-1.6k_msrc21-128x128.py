@@ -1,10 +1,10 @@
 # CPU baseline on the MSRC-21 photographs (VOC classes, VOC layout): a
 # half-width ResNet-18 (32 base channels) at output stride 16, trained from
-# scratch with AdamW for 1,000 iterations (about 8 minutes on 2 cores), then
-# CAM pseudo masks on the train split: scales (1.0, 1.5, 2.0) + flip,
-# background sweep, dense CRF (PSA parameters). Point it at the data with
-# --data-root. No ImageNet weights exist here; absolute numbers are low,
-# comparisons at the same budget are what counts.
+# scratch with AdamW for 1,600 iterations on 128 x 128 crops (about 7
+# minutes on 2 cores), then CAM pseudo masks on the train split: scales
+# (0.5, 1.0, 1.5) + flip, background sweep, dense CRF (PSA parameters).
+# Point it at the data with --data-root. No ImageNet weights exist here;
+# absolute numbers are low, comparisons at the same budget are what counts.
 _base_ = [
     '../_base_/models/cam_r18.py', '../_base_/datasets/msrc21_cls.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_cam_poly.py'
@@ -17,10 +17,12 @@ model = dict(
         dilations=(1, 1, 1, 2)),
     cam_head=dict(in_channels=256),
     test_cfg=dict(
-        scales=(1.0, 1.5, 2.0), bg=dict(type='threshold', thr=0.3)))
-max_iters = 1000
+        scales=(0.5, 1.0, 1.5), bg=dict(type='threshold', thr=0.2)))
+max_iters = 1600
+# Small data from scratch: AdamW with a strong weight decay worked better
+# here than IRN's SGD recipe (val mAP 47.9 vs 36.2, see the README).
 optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
+    optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.05),
     paramwise_cfg=dict(custom_keys={'cam_head': dict(lr_mult=1.0)}))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
