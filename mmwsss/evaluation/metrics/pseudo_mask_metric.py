@@ -316,13 +316,18 @@ class PseudoMaskMetric(IoUMetric):
         self.results.extend(loaded)
         return True
 
+    def evaluate(self, size: int) -> dict:
+        """Close the CRF worker pool on every rank, then evaluate."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+        return super().evaluate(size)
+
     # ------------------------------------------------------------------
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Reduce per-image statistics into the table and the metrics."""
         logger: MMLogger = MMLogger.get_current_instance()
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
         rules = {r['rule'] for r in results}
         if len(rules) > 1:
             raise ValueError(
