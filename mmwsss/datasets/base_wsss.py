@@ -279,7 +279,8 @@ class BaseWSSSDataset(BaseSegDataset):
             out.append(idx)
         return out
 
-    def _labels_from_file(self, data_list: List[dict], path: str) -> None:
+    def _labels_from_file(self, data_list: List[dict], path: str) -> Dict:
+        """Attach labels from ``path``; returns the loaded table."""
         table = load_cls_label_file(path)
         missing = []
         for info in data_list:
@@ -298,6 +299,7 @@ class BaseWSSSDataset(BaseSegDataset):
             raise KeyError(
                 f'image-label file {path} has no entry for {len(missing)} of '
                 f'{len(data_list)} images, e.g. {missing[:5]}')
+        return table
 
     def _labels_from_masks(self, data_list: List[dict]) -> None:
         if any('seg_map_path' not in d for d in data_list):

@@ -2,11 +2,11 @@
 """A dataset for a user's own images and an image-label file."""
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mmseg.registry import DATASETS
 
-from .base_wsss import BaseWSSSDataset, load_cls_label_file
+from .base_wsss import BaseWSSSDataset
 
 __all__ = ['WSSSFolderDataset']
 
@@ -77,13 +77,13 @@ class WSSSFolderDataset(BaseWSSSDataset):
                     f'no *{self.img_suffix} images in {img_dir}')
         return super().load_data_list()
 
-    def _labels_from_file(self, data_list: List[dict], path: str) -> None:
-        super()._labels_from_file(data_list, path)
+    def _labels_from_file(self, data_list: List[dict], path: str) -> Dict:
+        table = super()._labels_from_file(data_list, path)
         ids = {self._image_id(d) for d in data_list}
-        extra = sorted(str(k) for k in load_cls_label_file(path)
-                       if str(k) not in ids)
+        extra = sorted(str(k) for k in table if str(k) not in ids)
         if extra:
             raise FileNotFoundError(
                 f'image-label file {path} lists {len(extra)} image(s) that '
                 f'are not in {self.data_prefix.get("img_path")}, e.g. '
                 f'{extra[:5]}')
+        return table

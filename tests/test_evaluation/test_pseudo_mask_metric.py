@@ -109,8 +109,21 @@ def test_crf_column(tmp_path):
     metric = _metric(sweep=[0.3, 0.4], crf='psa')
     metric.process({}, [_sample(path)])
     res = metric.compute_metrics(metric.results)
-    assert 'oracle_mIoU_crf' in res and 'gt_free_mIoU_crf' in res
-    assert 0 <= res['oracle_mIoU_crf'] <= 100
+    # the CRF column must equal the CRF applied independently to the same
+    # unary, argmax-ed and scored against the GT [0, 0, 1, 1]
+    from mmwsss.models import DenseCRF, cams_to_probs
+    cams = _sample()['cams']
+    expected = []
+    for thr in (0.3, 0.4):
+        probs = cams_to_probs(cams, dict(type='threshold', thr=thr)).numpy()
+        pred = DenseCRF('psa')(img, probs).argmax(0)[0]
+        gt = np.array([0, 0, 1, 1])
+        ious = [((pred == c) & (gt == c)).sum() / ((pred == c) | (gt == c)).sum()
+                for c in (0, 1) if ((pred == c) | (gt == c)).any()]
+        expected.append(100 * np.mean(ious))
+    assert res['oracle_mIoU_crf'] == pytest.approx(max(expected), abs=0.01)
+    # gt-free Otsu threshold 0.41 -> nearest CRF value 0.4
+    assert res['gt_free_mIoU_crf'] == pytest.approx(expected[1], abs=0.01)
 
 
 def test_rejects_non_cam_outputs():
