@@ -13,14 +13,26 @@ from mmseg.registry import METRICS, MODELS, TRANSFORMS
 import mmwsss  # noqa: F401
 from mmwsss.testing import REPO_ROOT
 
-CONFIGS = sorted(
+ALL = sorted(
     p for p in glob.glob(
         osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p)
+# pipeline configs name stage configs; they are checked separately
+PIPELINES = [p for p in ALL if osp.sep + 'pipelines' + osp.sep in p]
+CONFIGS = [p for p in ALL if p not in PIPELINES]
+NUM_CLASSES = {'voc12aug': 21, 'coco14': 81, 'synthetic': 6, 'msrc21': 21}
+
+
+def _num_classes(model):
+    """Classes incl. background of a CAM segmentor or a segmentor."""
+    if hasattr(model, 'cam_head'):
+        return model.cam_head.num_classes + 1
+    return model.decode_head.num_classes
 
 
 def test_configs_found():
-    assert len(CONFIGS) >= 8
+    assert len(CONFIGS) >= 14
+    assert len(PIPELINES) >= 2
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
@@ -31,15 +43,17 @@ def test_config_builds(path):
     # Offline: never load the pretrained checkpoints named in init_cfg.
     model_cfg.backbone.init_cfg = None
     model = MODELS.build(model_cfg)
-    assert model.cam_head.num_classes + 1 == {
-        'voc12aug': 21,
-        'coco14': 81,
-        'synthetic': 6,
-        'msrc21': 21
-    }[osp.basename(path).split('_')[-1].split('-')[0]]
+    assert _num_classes(model) == NUM_CLASSES[osp.basename(path).split('_')
+                                              [-1].split('-')[0]]
     for split in ('train', 'val', 'test'):
         for t in cfg[f'{split}_dataloader'].dataset.pipeline:
             TRANSFORMS.build(t)
+    if 'tta_pipeline' in cfg and not hasattr(model, 'cam_head'):
+        # stage-3 configs: the final test's TTA model and pipeline build
+        for t in cfg.tta_pipeline:
+            TRANSFORMS.build(t)
+        tta = MODELS.build(dict(cfg.tta_model, module=model))
+        assert tta.module is model
     for ev in (cfg.val_evaluator if isinstance(cfg.val_evaluator, list) else
                [cfg.val_evaluator]) + [cfg.test_evaluator]:
         METRICS.build(ev)
@@ -61,15 +75,30 @@ def test_cpu_config_forward(path):
     cfg = Config.fromfile(path)
     init_default_scope('mmseg')
     model = MODELS.build(cfg.model)
-    n_cls = model.cam_head.num_classes + 1
-    data = demo_wsss_inputs(2, (3, 64, 64), num_classes=n_cls)
+    n_cls = _num_classes(model)
+    is_cam = hasattr(model, 'cam_head')
+    size = 64 if is_cam else cfg.crop_size[0]
+    data = demo_wsss_inputs(2, (3, size, size), num_classes=n_cls)
     batch = model.data_preprocessor(data, training=True)
-    loss = model(**batch, mode='loss')['loss_cls']
+    losses = model(**batch, mode='loss')
+    loss = losses['loss_cls'] if is_cam else losses['decode.loss_ce']
     assert torch.isfinite(loss)
     model.eval()
     data = demo_wsss_inputs(1, (3, 64, 64), num_classes=n_cls)
     batch = model.data_preprocessor(data, training=False)
     out = model(**batch, mode='predict')[0]
     assert out.pred_sem_seg.data.shape == (1, 64, 64)
-    assert np.isin(out.pred_sem_seg.data.unique().numpy(),
-                   [0] + out.cam_labels.tolist()).all()
+    if is_cam:
+        assert np.isin(out.pred_sem_seg.data.unique().numpy(),
+                       [0] + out.cam_labels.tolist()).all()
+    else:
+        assert out.seg_logits.data.shape == (n_cls, 64, 64)
+
+
+@pytest.mark.parametrize('path', PIPELINES, ids=osp.basename)
+def test_pipeline_configs_resolve(path):
+    """Every pipeline config names stage configs that exist and parse."""
+    from mmwsss.apis.pipeline import load_pipeline_config
+    cfg = load_pipeline_config(path)
+    for key in ('classifier', 'segmentation'):
+        assert osp.isfile(cfg[key]['config'])

@@ -3,21 +3,29 @@
 
 Same arguments as mmsegmentation's ``tools/test.py`` (``--work-dir``,
 ``--out``, ``--show``, ``--show-dir``, ``--wait-time``, ``--cfg-options``,
-``--launcher``, ``--tta``), plus ``--data-root`` and ``--crf`` (a dense-CRF
-preset for a ``PseudoMaskMetric``, or ``none``). When the test evaluator
-is a ``PseudoMaskMetric`` without an output directory, masks are written to
-``<work_dir>/pseudo_masks``.
+``--launcher``, ``--tta``), plus ``--data-root``, ``--crf`` and
+``--metrics-json``. ``--crf NAME`` is a dense-CRF preset (``psa``,
+``irn``, ``deeplab-v2``) or ``none``: with a ``PseudoMaskMetric`` (stage 2)
+it refines the pseudo masks; with a segmentation config (stage 3) it
+post-processes the final predictions through ``CRFSegTTAModel``, after the
+multi-scale + flip average with ``--tta`` or on the single-scale output
+without it. When the test evaluator is a ``PseudoMaskMetric`` without an
+output directory, masks are written to ``<work_dir>/pseudo_masks``.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmwsss.apis import apply_common_args, setup_distributed  # noqa: E402
+from mmwsss.apis import (apply_common_args, configure_seg_crf,  # noqa: E402
+                         setup_distributed)
+from mmwsss.utils import atomic_write_bytes  # noqa: E402
 
 
 def parse_args():
@@ -47,8 +55,12 @@ def parse_args():
         '--data-root', help='set data_root of every dataset in the config')
     parser.add_argument(
         '--crf',
-        help='dense-CRF preset of the PseudoMaskMetric (psa, irn, '
-        'deeplab-v2) or "none"')
+        help='dense-CRF preset (psa, irn, deeplab-v2) or "none": refines '
+        'the pseudo masks of a PseudoMaskMetric, or post-processes the '
+        'predictions of a segmentation model (after TTA with --tta)')
+    parser.add_argument(
+        '--metrics-json',
+        help='also write the returned metrics to this JSON file (atomic)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -119,7 +131,14 @@ def main():
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
 
-    if args.tta:
+    has_pseudo = any(
+        ev.get('type') in ('PseudoMaskMetric', 'mmseg.PseudoMaskMetric')
+        for ev in _evaluators(cfg))
+    use_tta = args.tta
+    if args.crf is not None and not has_pseudo:
+        # CRF on the final predictions goes through the TTA model.
+        use_tta = configure_seg_crf(cfg, args.crf, args.tta)
+    if use_tta:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
@@ -137,7 +156,21 @@ def main():
 
     setup_distributed(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.test()
+    metrics = runner.test()
+    if args.metrics_json and is_main_process():
+        atomic_write_bytes(
+            args.metrics_json,
+            json.dumps(_jsonable(metrics), indent=2).encode())
+
+
+def _jsonable(metrics):
+    out = {}
+    for k, v in (metrics or {}).items():
+        try:
+            out[k] = float(v)
+        except (TypeError, ValueError):
+            out[k] = str(v)
+    return out
 
 
 if __name__ == '__main__':

@@ -39,6 +39,10 @@ def parse_args():
     parser.add_argument(
         '--seed', type=int, help='random seed (overrides randomness.seed)')
     parser.add_argument(
+        '--metrics-json',
+        help='write the metrics of the last validation to this JSON file '
+        '(atomic; used by tools/run_pipeline.py)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -91,6 +95,10 @@ def main():
 
     cfg.resume = args.resume
     setup_distributed(cfg)
+    if args.metrics_json:
+        hooks = list(cfg.get('custom_hooks') or [])
+        hooks.append(dict(type='MetricsJsonHook', path=args.metrics_json))
+        cfg.custom_hooks = hooks
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

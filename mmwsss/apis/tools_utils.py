@@ -1,13 +1,16 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """What ``tools/train.py`` and ``tools/test.py`` add to mmseg's versions."""
 import os
-from typing import Optional
+from typing import List, Optional
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
-__all__ = ['apply_common_args', 'set_data_root', 'setup_distributed']
+__all__ = [
+    'apply_common_args', 'configure_seg_crf', 'set_data_root',
+    'setup_distributed', 'single_scale_tta_pipeline'
+]
 
 
 def set_data_root(cfg: Config, data_root: str) -> int:
@@ -90,3 +93,66 @@ def setup_distributed(cfg: Config) -> None:
     wrapper.setdefault('type', 'MMDistributedDataParallel')
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def single_scale_tta_pipeline(test_pipeline: List[dict]) -> List[dict]:
+    """Turn a test pipeline into a one-view ``TestTimeAug`` pipeline.
+
+    ``[Load, step_1, ..., step_n, Pack]`` becomes
+    ``[Load, TestTimeAug(transforms=[[step_1], ..., [step_n], [Pack]])]``:
+    the same single prediction, in the list-of-views form that a TTA model
+    (here: :class:`~mmwsss.models.CRFSegTTAModel`) takes.
+
+    Args:
+        test_pipeline (list[dict]): A test pipeline whose first transform
+            loads the image.
+
+    Returns:
+        list[dict]: The equivalent TTA pipeline.
+    """
+    steps = [dict(t) for t in test_pipeline]
+    if not steps or 'Load' not in str(steps[0].get('type', '')):
+        raise ValueError('single_scale_tta_pipeline: the test pipeline must '
+                         'start with an image-loading transform, got '
+                         f'{steps[:1]}')
+    return [
+        steps[0],
+        dict(type='TestTimeAug', transforms=[[t] for t in steps[1:]])
+    ]
+
+
+def configure_seg_crf(cfg: Config, crf: str, tta: bool) -> bool:
+    """Switch the dense CRF on the final predictions of a segmentor.
+
+    Sets ``cfg.tta_model`` to a :class:`~mmwsss.models.CRFSegTTAModel` with
+    ``crf`` (``'none'`` switches it off), keeping its other keys. With
+    ``tta`` the config's ``tta_pipeline`` (multi-scale + flip) is used;
+    without, a single-scale pipeline is derived from the test pipeline, so
+    that ``--crf`` works on its own.
+
+    Args:
+        cfg (Config): The test config, changed in place.
+        crf (str): A :class:`~mmwsss.models.DenseCRF` preset or ``'none'``.
+        tta (bool): Whether ``--tta`` was given.
+
+    Returns:
+        bool: Whether the test must run through the TTA model.
+    """
+    off = crf.lower() == 'none'
+    if off and not tta:
+        return False
+    tta_model = dict(cfg.get('tta_model') or {})
+    if tta_model.get('type') not in (None, 'SegTTAModel', 'CRFSegTTAModel',
+                                     'mmseg.SegTTAModel',
+                                     'mmseg.CRFSegTTAModel'):
+        raise ValueError(f'--crf: tta_model type {tta_model["type"]!r} '
+                         'is not a SegTTAModel')
+    tta_model['type'] = 'CRFSegTTAModel'
+    tta_model['crf'] = None if off else crf
+    cfg.tta_model = tta_model
+    if not tta:
+        cfg.tta_pipeline = single_scale_tta_pipeline(
+            cfg.test_dataloader.dataset.pipeline)
+    elif cfg.get('tta_pipeline') is None:
+        raise ValueError('--tta: the config has no tta_pipeline')
+    return True

@@ -149,8 +149,19 @@ class BaseWSSSDataset(BaseSegDataset):
             absolute. Defaults to None.
         label_source (str): Where image labels come from: ``'file'``
             (``cls_label_file``, required), ``'mask'`` (classes present in
-            the pixel masks) or ``'auto'`` (the file when it exists, else
-            the masks). Defaults to 'auto'.
+            the pixel masks), ``'auto'`` (the file when it exists, else
+            the masks) or ``'none'`` (no image labels; for segmentation
+            training on pseudo masks, which needs none). Defaults to
+            'auto'.
+        pseudo_mask_dir (str, optional): Stage 3 of WSSS: read every
+            image's mask from ``<pseudo_mask_dir>/<image id><seg_map_suffix>``
+            instead of ``data_prefix.seg_map_path``, i.e. train on the
+            pseudo masks of ``tools/test.py`` (ignore index kept). The path
+            is used as given (absolute, or relative to the working
+            directory), not joined with ``data_root``. Every image must
+            have its pseudo mask: missing ones are an error that says how
+            many and which, never a silently smaller data set. Defaults to
+            None (the ground-truth masks).
         subset_fraction (float, optional): Keep this class-balanced fraction
             of the images (e.g. ``1 / 8``), see
             :func:`class_balanced_subset`. Defaults to None (all images).
@@ -170,10 +181,15 @@ class BaseWSSSDataset(BaseSegDataset):
                  subset_fraction: Optional[float] = None,
                  subset_seed: int = 0,
                  check_files: bool = True,
+                 pseudo_mask_dir: Optional[str] = None,
                  **kwargs) -> None:
-        if label_source not in ('auto', 'file', 'mask'):
-            raise ValueError("label_source must be 'auto', 'file' or 'mask', "
-                             f'got {label_source!r}')
+        if label_source not in ('auto', 'file', 'mask', 'none'):
+            raise ValueError("label_source must be 'auto', 'file', 'mask' or "
+                             f"'none', got {label_source!r}")
+        if label_source == 'none' and subset_fraction is not None:
+            raise ValueError('subset_fraction needs image labels; it cannot '
+                             "be combined with label_source='none'")
+        self.pseudo_mask_dir = pseudo_mask_dir
         self.cls_label_file = cls_label_file
         self.label_source = label_source
         self.subset_fraction = subset_fraction
@@ -200,6 +216,8 @@ class BaseWSSSDataset(BaseSegDataset):
                 f'{type(self).__name__} found no images (ann_file='
                 f'{self.ann_file!r}, img_path='
                 f'{self.data_prefix.get("img_path")!r})')
+        if self.pseudo_mask_dir is not None:
+            self._use_pseudo_masks(data_list)
         if self.check_files:
             self._check_files(data_list)
         label_file = self._resolve(self.cls_label_file)
@@ -207,7 +225,9 @@ class BaseWSSSDataset(BaseSegDataset):
         if source == 'auto':
             source = 'file' if label_file and osp.isfile(label_file) \
                 else 'mask'
-        if source == 'file':
+        if source == 'none':
+            pass
+        elif source == 'file':
             if not label_file:
                 raise ValueError("label_source='file' needs cls_label_file")
             self._labels_from_file(data_list, label_file)
@@ -229,6 +249,26 @@ class BaseWSSSDataset(BaseSegDataset):
     @staticmethod
     def _image_id(info: dict) -> str:
         return osp.splitext(osp.basename(info['img_path']))[0]
+
+    def _use_pseudo_masks(self, data_list: List[dict]) -> None:
+        root = self.pseudo_mask_dir
+        if not osp.isdir(root):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: pseudo_mask_dir {root} is not a '
+                'directory (run the pseudo-mask stage first)')
+        missing = []
+        for info in data_list:
+            path = osp.join(root, self._image_id(info) + self.seg_map_suffix)
+            info['seg_map_path'] = path
+            if not osp.isfile(path):
+                missing.append(osp.basename(path))
+        if missing:
+            raise FileNotFoundError(
+                f'{type(self).__name__}: pseudo_mask_dir {root} lacks the '
+                f'pseudo masks of {len(missing)} of {len(data_list)} images '
+                f'listed in {self.ann_file or "the image folder"}, e.g. '
+                f'{missing[:5]} (an unfinished pseudo-mask run? rerun it; '
+                'finished images are skipped)')
 
     def _check_files(self, data_list: List[dict]) -> None:
         for key, what in (('img_path', 'images'), ('seg_map_path', 'masks')):

@@ -1,4 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .decode_heads import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .refiners import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403

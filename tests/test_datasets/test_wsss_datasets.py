@@ -4,6 +4,7 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from mmengine.registry import init_default_scope
 from PIL import Image
 
 from mmwsss.datasets import (WSSSFolderDataset, WSSSVOCDataset,
@@ -209,3 +210,50 @@ def test_corrupt_mask_at_load_time_names_the_file(tmp_path):
     out = t(dict(seg_map_path=str(good), reduce_zero_label=False,
                  seg_fields=[]))
     assert out['gt_seg_map'].tolist() == [[0, 3], [255, 1]]
+
+
+def _pseudo_dir(root, ids):
+    pseudo = osp.join(root, 'pseudo')
+    os.makedirs(pseudo, exist_ok=True)
+    for i, name in enumerate(ids):
+        mask = np.full((8, 10), i, np.uint8)
+        mask[0, 0] = 255
+        save_palette_png(osp.join(pseudo, name + '.png'), mask)
+    return pseudo
+
+
+def test_pseudo_mask_dir_replaces_the_train_masks(tmp_path):
+    root = _make_voc(str(tmp_path))
+    pseudo = _pseudo_dir(root, list(LAYOUT))
+    init_default_scope('mmseg')  # mmseg's LoadAnnotations
+    ds = WSSSVOCDataset(
+        data_root=root,
+        ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix=dict(img_path='JPEGImages'),
+        pseudo_mask_dir=pseudo,
+        label_source='none',
+        pipeline=[dict(type='LoadAnnotations')])
+    assert ds.label_source_used == 'none'
+    for i, name in enumerate(LAYOUT):
+        info = ds.get_data_info(i)
+        assert info['seg_map_path'] == osp.join(pseudo, name + '.png')
+        assert 'img_labels' not in info
+        seg = ds[i]['gt_seg_map']
+        # the pseudo mask is read, with its ignore pixel kept
+        assert seg[0, 0] == 255 and seg[4, 4] == i
+
+
+def test_pseudo_mask_dir_missing_files_are_named(tmp_path):
+    root = _make_voc(str(tmp_path))
+    ids = list(LAYOUT)
+    pseudo = _pseudo_dir(root, ids[:1])  # 3 of 4 masks missing
+    with pytest.raises(FileNotFoundError) as e:
+        _voc(root, pseudo_mask_dir=pseudo, label_source='none')
+    msg = str(e.value)
+    assert 'lacks the pseudo masks of 3 of 4 images' in msg
+    for name in ids[1:]:
+        assert name + '.png' in msg
+    with pytest.raises(FileNotFoundError, match='is not a directory'):
+        _voc(root, pseudo_mask_dir=osp.join(root, 'nowhere'))
+    with pytest.raises(ValueError, match="label_source='none'"):
+        _voc(root, label_source='none', subset_fraction=0.5)

@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .metrics_json_hook import MetricsJsonHook
 from .num_class_check_hook import WSSSNumClassCheckHook
 from .progress_bar_hook import ProgressBarHook
 
-__all__ = ['WSSSNumClassCheckHook', 'ProgressBarHook']
+__all__ = ['MetricsJsonHook', 'WSSSNumClassCheckHook', 'ProgressBarHook']

@@ -377,8 +377,10 @@ class PseudoMaskMetric(IoUMetric):
             else float(sweep_rules[gt_free]['alpha']),
             'gt_free_mIoU': table_no[gt_free],
         })
-        if table_crf is not None:
-            done = [i for i, v in enumerate(table_crf) if v is not None]
+        done = [] if table_crf is None else [
+            i for i, v in enumerate(table_crf) if v is not None
+        ]
+        if done:
             best_crf = max(done, key=lambda i: table_crf[i])
             near = min(done, key=lambda i: abs(eq[i] - gt_free_t))
             metrics.update({

@@ -1,0 +1,75 @@
+# Stage 3 on the embedded synthetic dataset: train a segmenter on the
+# pseudo masks of the train split, validate and test on the real val masks.
+# pseudo_mask_dir defaults to where `tools/test.py` writes the masks of the
+# synthetic CAM config; tools/run_pipeline.py points it at its own stage.
+dataset_type = 'SyntheticWSSSDataset'
+data_root = 'data/synthetic_wsss'
+generate = dict(num_train=300, num_val=100, image_size=96, seed=0)
+pseudo_mask_dir = 'work_dirs/cam_r18w32-d8_1xb16-600_synthetic-96x96/pseudo_masks'  # noqa
+crop_size = (96, 96)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(
+        type='RandomResize',
+        scale=(96, 96),
+        ratio_range=(0.75, 1.5),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+# Multi-scale + flip test (tools/test.py --tta); the images are 96 px, so
+# the scales go up rather than down.
+img_ratios = [0.75, 1.0, 1.5, 2.0]
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[[
+            dict(type='Resize', scale_factor=r, keep_ratio=True)
+            for r in img_ratios
+        ],
+                    [
+                        dict(type='RandomFlip', prob=0., direction='horizontal'),
+                        dict(type='RandomFlip', prob=1., direction='horizontal')
+                    ], [dict(type='LoadAnnotations')],
+                    [dict(type='PackSegInputs')]])
+]
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        generate=generate,
+        ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix=dict(img_path='JPEGImages'),
+        # the train masks are the pseudo masks; no image labels are needed
+        pseudo_mask_dir=pseudo_mask_dir,
+        label_source='none',
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        generate=generate,
+        ann_file='ImageSets/Segmentation/val.txt',
+        data_prefix=dict(
+            img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        label_source='none',
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+test_evaluator = val_evaluator

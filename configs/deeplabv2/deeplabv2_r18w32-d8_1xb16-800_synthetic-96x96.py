@@ -1,0 +1,37 @@
+# CPU stage 3 on the embedded synthetic dataset: DeepLab-v2 (ASPP-sum head)
+# on a half-width ResNet-18 at output stride 8, trained from scratch on the
+# pseudo masks of the train split for 800 iterations (a few minutes on 2
+# cores), validated and tested on the real val masks. No ImageNet or COCO
+# weights exist here: init_cfg is None, BatchNorm is trained.
+# Run by configs/pipelines/pipeline_cam-deeplabv2_synthetic.py.
+_base_ = [
+    '../_base_/models/deeplabv2_r101-d8.py',
+    '../_base_/datasets/synthetic_seg.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_seg_poly.py'
+]
+crop_size = (96, 96)
+data_preprocessor = dict(size=crop_size)
+model = dict(
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        depth=18,
+        stem_channels=32,
+        base_channels=32,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False),
+    decode_head=dict(in_channels=256, num_classes=6))
+max_iters = 800
+# From scratch: AdamW (as for the CPU CAM classifiers), not DeepLab's SGD.
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
+    paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=1.0)}))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
+    dict(type='PolyLR', power=0.9, begin=50, end=max_iters, by_epoch=False)
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(
+    logger=dict(interval=50), checkpoint=dict(interval=max_iters))
+randomness = dict(seed=0)
+# final test: --tta (scales 0.75-2.0 + flip), optionally --crf NAME
+tta_model = dict(type='CRFSegTTAModel', crf=None)

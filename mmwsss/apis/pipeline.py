@@ -1,0 +1,490 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Run a WSSS chain (classifier -> pseudo masks -> [refinement] ->
+segmentation -> final test) from one pipeline config, resumably.
+
+A pipeline config is an mmengine config file with these keys (paths of
+stage configs are relative to the pipeline config's folder unless
+absolute)::
+
+    classifier = dict(config='../cam/cam_....py',   # stage 1, tools/train.py
+                      cfg_options=dict())
+    pseudo_masks = dict(config=None,      # stage 2, tools/test.py on the
+                        crf='none',       # classifier config's test split;
+                        cfg_options=dict())  # config None = the classifier's
+    refinement = None                     # or dict(config=None, crf='psa',
+                                          #         cfg_options=dict())
+    segmentation = dict(config='../deeplabv2/....py',  # stage 3
+                        tta=True,         # also test with its tta_pipeline
+                        crf=None,         # dense CRF after the TTA average
+                        cfg_options=dict())
+    seed = 0          # first seed
+    repeat = 1        # run the chain for seeds seed, seed+1, ...
+    nproc = 1         # processes per stage (torch.distributed.run; gloo on
+                      # CPU, NCCL on GPUs)
+    data_root = None  # --data-root of every stage (None: the configs')
+
+Stages and their folders under ``work_dir/seed_<s>/``:
+
+=================  ===========================================  ===========
+stage              what runs                                    output
+=================  ===========================================  ===========
+``classifier``     ``tools/train.py`` classifier config          checkpoint
+``pseudo_masks``   ``tools/test.py`` (CAM masks of train split)  ``masks/``
+``refinement``     ``tools/test.py`` with the refiner            ``masks/``
+``segmentation``   ``tools/train.py`` on the (refined) masks     checkpoint
+``test``           ``tools/test.py`` single scale on val         metrics
+``test_tta``       ``tools/test.py --tta [--crf]`` on val        metrics
+=================  ===========================================  ===========
+
+Each stage runs in its own process (so a failure cannot leave a half-
+initialised registry or process group behind) and, when it succeeds,
+writes ``stage.json`` (atomically) with its outputs, metrics and wall time.
+A rerun skips every stage that has its ``stage.json``; an interrupted
+training stage resumes from its last checkpoint, an interrupted
+pseudo-mask stage from its last finished image. The results of all stages
+go to ``work_dir/results.json`` and are printed as a table.
+
+The refinement slot takes any test-time refiner that writes masks through
+``tools/test.py`` (here: the dense CRF of the pseudo-mask metric); refiners
+that need their own training (AffinityNet, IRN) plug in here when they
+exist.
+"""
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmengine.config import Config
+
+from mmwsss.utils.io import atomic_write_bytes
+
+__all__ = ['PipelineError', 'WSSSPipeline', 'load_pipeline_config']
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STAGES = ('classifier', 'pseudo_masks', 'refinement', 'segmentation', 'test',
+          'test_tta')
+# The metrics of results.json, as (key, stage, metric name in its output).
+RESULT_KEYS = (
+    ('cam_pseudo_mask_mIoU', 'pseudo_masks', 'mIoU'),
+    ('cam_pseudo_mask_oracle_mIoU', 'pseudo_masks', 'oracle_mIoU'),
+    ('refined_pseudo_mask_mIoU', 'refinement', 'mIoU'),
+    ('val_mIoU', 'test', 'mIoU'),
+    ('val_mIoU_tta', 'test_tta', 'mIoU'),
+)
+
+
+class PipelineError(RuntimeError):
+    """A pipeline config is invalid or one of its stages failed."""
+
+
+def _resolve(path: Optional[str], base: str) -> Optional[str]:
+    if path is None or osp.isabs(path):
+        return path
+    return osp.normpath(osp.join(base, path))
+
+
+def load_pipeline_config(path: str) -> Config:
+    """Read and check a pipeline config before anything runs.
+
+    Every stage config it names must exist and parse; unknown stage keys
+    and missing required stages are errors.
+
+    Args:
+        path (str): The pipeline config file.
+
+    Returns:
+        Config: The config, with stage config paths made absolute.
+
+    Raises:
+        PipelineError: Naming the key and the file at fault.
+    """
+    if not osp.isfile(path):
+        raise PipelineError(f'pipeline config {path} does not exist')
+    cfg = Config.fromfile(path)
+    base = osp.dirname(osp.abspath(path))
+    for key in ('classifier', 'segmentation'):
+        if not isinstance(cfg.get(key), dict) or not cfg[key].get('config'):
+            raise PipelineError(
+                f'pipeline config {path}: `{key}` must be a dict with a '
+                '`config` path')
+    for key in ('classifier', 'pseudo_masks', 'refinement', 'segmentation'):
+        stage = cfg.get(key)
+        if stage is None:
+            continue
+        if not isinstance(stage, dict):
+            raise PipelineError(f'pipeline config {path}: `{key}` must be a '
+                                f'dict or None, got {type(stage).__name__}')
+        stage_cfg = _resolve(stage.get('config'), base)
+        if stage_cfg is None:
+            continue
+        if not osp.isfile(stage_cfg):
+            raise PipelineError(
+                f'pipeline config {path}: {key}.config {stage.get("config")} '
+                f'does not exist (resolved to {stage_cfg})')
+        try:
+            Config.fromfile(stage_cfg)
+        except Exception as e:  # syntax errors, missing _base_ files...
+            raise PipelineError(f'pipeline config {path}: {key}.config '
+                                f'{stage_cfg} cannot be read: {e}') from e
+        stage['config'] = stage_cfg
+    repeat = cfg.get('repeat', 1)
+    if not isinstance(repeat, int) or repeat < 1:
+        raise PipelineError(f'pipeline config {path}: repeat must be an int '
+                            f'>= 1, got {repeat!r}')
+    nproc = cfg.get('nproc', 1)
+    if not isinstance(nproc, int) or nproc < 1:
+        raise PipelineError(f'pipeline config {path}: nproc must be an int '
+                            f'>= 1, got {nproc!r}')
+    data_root = cfg.get('data_root')
+    if data_root is not None and not osp.isdir(data_root):
+        raise PipelineError(f'pipeline config {path}: data_root {data_root} '
+                            'is not a directory')
+    return cfg
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _cfg_options(options: Optional[Dict]) -> List[str]:
+    if not options:
+        return []
+    out = ['--cfg-options']
+    for k, v in options.items():
+        out.append(f'{k}={_option_value(v)}')
+    return out
+
+
+def _option_value(value) -> str:
+    if isinstance(value, (list, tuple)):
+        inner = ','.join(_option_value(v) for v in value)
+        return f'[{inner}]' if isinstance(value, list) else f'({inner})'
+    if value is None:
+        return 'None'
+    return str(value)
+
+
+def _read_json(path: str) -> Optional[dict]:
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+class WSSSPipeline:
+    """Run the stages of one pipeline config for one or more seeds.
+
+    Args:
+        cfg (Config): From :func:`load_pipeline_config`.
+        work_dir (str): Where every stage writes (``seed_<s>/<stage>/``) and
+            where ``results.json`` goes.
+        nproc (int, optional): Processes per stage; overrides the config's
+            ``nproc``.
+        seeds (Sequence[int], optional): Overrides ``seed``/``repeat``.
+        quiet (bool): Only write the stages' output to their log files
+            (``<stage>/stage.log``) instead of also echoing it.
+        python (str): The Python interpreter of the stage processes.
+    """
+
+    def __init__(self,
+                 cfg: Config,
+                 work_dir: str,
+                 nproc: Optional[int] = None,
+                 seeds: Optional[Sequence[int]] = None,
+                 quiet: bool = False,
+                 python: str = sys.executable) -> None:
+        self.cfg = cfg
+        self.work_dir = osp.abspath(work_dir)
+        self.nproc = int(nproc if nproc is not None else cfg.get('nproc', 1))
+        if seeds is None:
+            first = int(cfg.get('seed', 0))
+            seeds = [first + i for i in range(int(cfg.get('repeat', 1)))]
+        self.seeds = [int(s) for s in seeds]
+        self.quiet = quiet
+        self.python = python
+        self.data_root = cfg.get('data_root')
+
+    # ------------------------------------------------------------------
+    def _command(self, tool: str, args: List[str]) -> List[str]:
+        script = osp.join(REPO_ROOT, 'tools', tool)
+        if self.nproc > 1:
+            return [
+                self.python, '-m', 'torch.distributed.run',
+                f'--nproc_per_node={self.nproc}',
+                f'--master_port={_free_port()}', script, *args, '--launcher',
+                'pytorch'
+            ]
+        return [self.python, script, *args]
+
+    def _run_process(self, name: str, cmd: List[str], stage_dir: str) -> None:
+        log_path = osp.join(stage_dir, 'stage.log')
+        env = dict(os.environ)
+        env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
+        with open(log_path, 'a') as log:
+            log.write('$ ' + ' '.join(cmd) + '\n')
+            log.flush()
+            proc = subprocess.Popen(
+                cmd,
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1)
+            try:
+                for line in proc.stdout:
+                    log.write(line)
+                    if not self.quiet:
+                        sys.stdout.write(line)
+                        sys.stdout.flush()
+            finally:
+                code = proc.wait()
+        if code != 0:
+            with open(log_path) as f:
+                tail = ''.join(f.readlines()[-15:])
+            raise PipelineError(
+                f'stage `{name}` failed (exit code {code}); its full log is '
+                f'{log_path}. Fix the cause and rerun the same command: '
+                'finished stages are skipped. Last lines:\n' + tail)
+
+    def _stage(self, name: str, run_dir: str, body) -> dict:
+        """Run ``body(stage_dir)`` unless the stage is already done."""
+        stage_dir = osp.join(run_dir, name)
+        done_file = osp.join(stage_dir, 'stage.json')
+        done = _read_json(done_file)
+        if done is not None:
+            print(f'[pipeline] {name}: done before ({done_file}), skipped',
+                  flush=True)
+            return done
+        os.makedirs(stage_dir, exist_ok=True)
+        print(f'[pipeline] {name}: running (log: {stage_dir}/stage.log)',
+              flush=True)
+        start = time.time()
+        record = body(stage_dir)
+        record['wall_time_s'] = round(time.time() - start, 1)
+        record['stage'] = name
+        atomic_write_bytes(done_file, json.dumps(record, indent=2).encode())
+        print(f'[pipeline] {name}: finished in {record["wall_time_s"]:.1f} s',
+              flush=True)
+        return record
+
+    # ------------------------------------------------------------------
+    def _common(self) -> List[str]:
+        return ['--data-root', self.data_root] if self.data_root else []
+
+    def _train(self, name: str, config: str, seed: int,
+               options: Optional[Dict]):
+
+        def body(stage_dir: str) -> dict:
+            metrics_json = osp.join(stage_dir, 'val_metrics.json')
+            args = [
+                config, '--work-dir', stage_dir, '--seed',
+                str(seed), '--metrics-json', metrics_json, *self._common()
+            ]
+            if osp.isfile(osp.join(stage_dir, 'last_checkpoint')):
+                args.append('--resume')  # an interrupted run goes on
+            args += _cfg_options(options)
+            self._run_process(name, self._command('train.py', args),
+                              stage_dir)
+            with open(osp.join(stage_dir, 'last_checkpoint')) as f:
+                ckpt = f.read().strip()
+            val = _read_json(metrics_json) or {}
+            return dict(
+                checkpoint=ckpt,
+                config=config,
+                seed=seed,
+                metrics=val.get('metrics', {}))
+
+        return body
+
+    def _test(self, name: str, config: str, checkpoint: str,
+              options: Optional[Dict], crf: Optional[str], tta: bool,
+              masks: bool):
+
+        def body(stage_dir: str) -> dict:
+            metrics_json = osp.join(stage_dir, 'metrics.json')
+            args = [
+                config, checkpoint, '--work-dir', stage_dir, '--metrics-json',
+                metrics_json, *self._common()
+            ]
+            if masks:
+                args += ['--out', osp.join(stage_dir, 'masks')]
+            if crf is not None:
+                args += ['--crf', str(crf)]
+            if tta:
+                args.append('--tta')
+            args += _cfg_options(options)
+            self._run_process(name, self._command('test.py', args), stage_dir)
+            out = dict(
+                config=config,
+                checkpoint=checkpoint,
+                crf=crf,
+                tta=tta,
+                metrics=_read_json(metrics_json) or {})
+            if masks:
+                out['masks'] = osp.join(stage_dir, 'masks')
+            return out
+
+        return body
+
+    def run_seed(self, seed: int) -> dict:
+        """Run (or resume) the whole chain for one seed."""
+        cfg = self.cfg
+        run_dir = osp.join(self.work_dir, f'seed_{seed}')
+        os.makedirs(run_dir, exist_ok=True)
+        records = {}
+        cls = cfg.classifier
+        records['classifier'] = self._stage(
+            'classifier', run_dir,
+            self._train('classifier', cls['config'], seed,
+                        cls.get('cfg_options')))
+        ckpt = records['classifier']['checkpoint']
+
+        pm = dict(cfg.get('pseudo_masks') or {})
+        records['pseudo_masks'] = self._stage(
+            'pseudo_masks', run_dir,
+            self._test('pseudo_masks', pm.get('config') or cls['config'],
+                       ckpt, pm.get('cfg_options'), pm.get('crf', 'none'),
+                       False, True))
+        masks = records['pseudo_masks']['masks']
+
+        ref = cfg.get('refinement')
+        if ref:
+            records['refinement'] = self._stage(
+                'refinement', run_dir,
+                self._test('refinement', ref.get('config') or cls['config'],
+                           ckpt, ref.get('cfg_options'), ref.get('crf'),
+                           False, True))
+            masks = records['refinement']['masks']
+
+        seg = cfg.segmentation
+        options = dict(seg.get('cfg_options') or {})
+        options['train_dataloader.dataset.pseudo_mask_dir'] = masks
+        records['segmentation'] = self._stage(
+            'segmentation', run_dir,
+            self._train('segmentation', seg['config'], seed, options))
+        seg_ckpt = records['segmentation']['checkpoint']
+        test_options = dict(seg.get('test_cfg_options') or {})
+        records['test'] = self._stage(
+            'test', run_dir,
+            self._test('test', seg['config'], seg_ckpt, test_options, None,
+                       False, False))
+        if seg.get('tta', True) or seg.get('crf'):
+            records['test_tta'] = self._stage(
+                'test_tta', run_dir,
+                self._test('test_tta', seg['config'], seg_ckpt, test_options,
+                           seg.get('crf') or 'none', bool(seg.get('tta',
+                                                                  True)),
+                           False))
+        return self._summarise_run(seed, records)
+
+    @staticmethod
+    def _summarise_run(seed: int, records: Dict[str, dict]) -> dict:
+        run = dict(seed=seed)
+        for key, stage, metric in RESULT_KEYS:
+            rec = records.get(stage)
+            value = None if rec is None else rec['metrics'].get(metric)
+            run[key] = value
+        tta = records.get('test_tta')
+        run['val_tta_setting'] = None if tta is None else dict(
+            tta=tta['tta'], crf=None if tta['crf'] == 'none' else tta['crf'])
+        run['classifier_val'] = records['classifier']['metrics']
+        run['stage_wall_time_s'] = {
+            k: v['wall_time_s']
+            for k, v in records.items()
+        }
+        return run
+
+    def run(self) -> dict:
+        """Run every seed, write ``results.json`` and return its content."""
+        os.makedirs(self.work_dir, exist_ok=True)
+        start = time.time()
+        runs = [self.run_seed(s) for s in self.seeds]
+        results = summarise_runs(runs)
+        results['nproc'] = self.nproc
+        results['total_wall_time_s'] = round(time.time() - start, 1)
+        atomic_write_bytes(
+            osp.join(self.work_dir, 'results.json'),
+            json.dumps(results, indent=2).encode())
+        print(format_results(results), flush=True)
+        print(f'[pipeline] results written to '
+              f'{osp.join(self.work_dir, "results.json")}', flush=True)
+        return results
+
+
+def summarise_runs(runs: List[dict]) -> dict:
+    """Mean and spread of every metric over the runs of several seeds.
+
+    With one run the top-level values are that run's; with several, each
+    top-level metric is the mean over the seeds, and ``summary`` has the
+    mean, the sample standard deviation (``ddof=1``), min, max and the
+    values.
+    """
+    keys = [k for k, _, _ in RESULT_KEYS]
+    summary = {}
+    for key in keys:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        if not values:
+            continue
+        arr = np.asarray(values, dtype=np.float64)
+        summary[key] = dict(
+            mean=round(float(arr.mean()), 2),
+            std=round(float(arr.std(ddof=1)), 2) if arr.size > 1 else 0.0,
+            min=float(arr.min()),
+            max=float(arr.max()),
+            values=values)
+    results = dict(seed=runs[0]['seed'] if len(runs) == 1 else
+                   [r['seed'] for r in runs])
+    for key in keys:
+        results[key] = summary[key]['mean'] if key in summary else None
+    results['val_tta_setting'] = runs[0]['val_tta_setting']
+    stages = runs[0]['stage_wall_time_s'].keys()
+    results['stage_wall_time_s'] = {
+        s: round(float(np.mean([r['stage_wall_time_s'][s] for r in runs])), 1)
+        for s in stages
+    }
+    results['summary'] = summary
+    results['runs'] = runs
+    return results
+
+
+def format_results(results: dict) -> str:
+    """The results as a plain-text table."""
+    n = len(results['runs'])
+    tta = results.get('val_tta_setting') or {}
+    tta_name = 'val mIoU, ' + ('MS+flip' if tta.get('tta') else
+                               'single scale') + (
+                                   f' + CRF ({tta["crf"]})'
+                                   if tta.get('crf') else '')
+    names = dict(
+        cam_pseudo_mask_mIoU='CAM pseudo-mask mIoU (train, configured bg)',
+        cam_pseudo_mask_oracle_mIoU='CAM pseudo-mask mIoU (train, oracle bg)',
+        refined_pseudo_mask_mIoU='refined pseudo-mask mIoU (train)',
+        val_mIoU='val mIoU, single scale',
+        val_mIoU_tta=tta_name)
+    head = f'| {"result":<46} | {"value":>14} |'
+    lines = ['', f'WSSS pipeline results ({n} seed{"s" if n > 1 else ""}: '
+             f'{results["seed"]})', head, '-' * len(head)]
+    for key, name in names.items():
+        value = results.get(key)
+        if value is None:
+            text = '-'
+        elif n > 1:
+            text = f'{value:.2f} ± {results["summary"][key]["std"]:.2f}'
+        else:
+            text = f'{value:.2f}'
+        lines.append(f'| {name:<46} | {text:>14} |')
+    lines.append('-' * len(head))
+    for stage, secs in results['stage_wall_time_s'].items():
+        lines.append(f'| {"wall time: " + stage:<46} | '
+                     f'{secs:>12.1f} s |')
+    lines.append(f'| {"wall time: total (this invocation)":<46} | '
+                 f'{results.get("total_wall_time_s", 0):>12.1f} s |')
+    return '\n'.join(lines)

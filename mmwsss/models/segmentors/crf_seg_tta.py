@@ -1,0 +1,91 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Test-time augmentation with an optional dense-CRF step on the result."""
+from typing import Dict, List, Optional, Union
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.structures import PixelData
+from mmseg.models.segmentors import SegTTAModel
+from mmseg.registry import MODELS
+from mmseg.utils import SampleList
+
+from ..refiners.dense_crf import DenseCRF
+
+__all__ = ['CRFSegTTAModel']
+
+
+@MODELS.register_module()
+class CRFSegTTAModel(SegTTAModel):
+    """mmseg's ``SegTTAModel`` followed by a dense CRF, as WSSS papers test.
+
+    The final test of WSSS papers (DeepLab, PSA, SEAM, EPS...) averages the
+    softmax of the segmentation network over scales and flips and then
+    refines the average with a dense CRF on the original image::
+
+        P = 1/|A| sum_{a in A} softmax(f(a(I)))     (mmseg's SegTTAModel)
+        Y = argmax_c CRF(I, P)_c                    (this class, crf set)
+
+    mmseg's ``SegTTAModel`` does the first line; this subclass adds the
+    second, which no OpenMMLab model has. The image is read from each
+    sample's ``img_path`` at its original size (the size of ``P``). With a
+    single-scale, unflipped ``tta_pipeline`` it is a plain CRF
+    post-processing step (``tools/test.py --crf NAME`` without ``--tta``
+    builds that pipeline). With ``crf=None`` it equals ``SegTTAModel``.
+
+    Args:
+        module (dict | nn.Module): The segmentor to wrap.
+        crf (str | dict | DenseCRF, optional): A :class:`DenseCRF` preset
+            name (``'deeplab-v2'``, ``'psa'``, ``'irn'``), keyword arguments
+            of :class:`DenseCRF`, or an instance. Defaults to None (no CRF).
+        data_preprocessor (dict, optional): See ``BaseTTAModel``.
+    """
+
+    def __init__(self,
+                 module: Union[dict, torch.nn.Module],
+                 crf: Union[None, str, Dict, DenseCRF] = None,
+                 data_preprocessor: Optional[dict] = None) -> None:
+        super().__init__(module=module, data_preprocessor=data_preprocessor)
+        if crf is None or isinstance(crf, DenseCRF):
+            self.crf = crf
+        elif isinstance(crf, str):
+            self.crf = DenseCRF(preset=crf)
+        elif isinstance(crf, dict):
+            self.crf = DenseCRF(**{k: v for k, v in crf.items()
+                                   if k != 'type'})
+        else:
+            raise TypeError('crf must be None, a preset name, a dict or a '
+                            f'DenseCRF, got {type(crf).__name__}')
+
+    def merge_preds(self, data_samples_list: List[SampleList]) -> SampleList:
+        """Average the augmented predictions, then apply the CRF."""
+        if self.crf is None:
+            return super().merge_preds(data_samples_list)
+        if self.module.out_channels == 1:
+            raise ValueError('CRFSegTTAModel needs a multi-class segmentor '
+                             '(out_channels > 1)')
+        predictions = []
+        for data_samples in data_samples_list:
+            probs = torch.stack([
+                s.seg_logits.data.softmax(dim=0) for s in data_samples
+            ]).mean(dim=0)
+            path = data_samples[0].img_path
+            image = mmcv.imread(path, channel_order='rgb')
+            if image is None:
+                raise FileNotFoundError(f'CRFSegTTAModel: cannot read {path}')
+            if image.shape[:2] != tuple(probs.shape[1:]):
+                raise ValueError(
+                    f'CRFSegTTAModel: {path} is {image.shape[:2]} but the '
+                    f'prediction is {tuple(probs.shape[1:])}; the CRF needs '
+                    'predictions at the original image size')
+            refined = self.crf(np.ascontiguousarray(image),
+                               probs.float().cpu().numpy())
+            pred = torch.from_numpy(np.asarray(refined).argmax(0)).to(
+                probs.device)
+            sample = data_samples[0]
+            sample.set_data({
+                'seg_logits': PixelData(data=probs),
+                'pred_sem_seg': PixelData(data=pred[None])
+            })
+            predictions.append(sample)
+        return predictions

@@ -1,0 +1,131 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Tiny configs on a generated synthetic set, for end-to-end tests.
+
+They derive from the real CPU configs (``configs/cam/..._synthetic...`` and
+``configs/deeplabv2/..._synthetic...``) and only shrink them: 8-channel
+ResNet-18s, 40-pixel images, a handful of iterations, no worker processes.
+"""
+import os.path as osp
+from typing import Dict, Optional
+
+from ._utils import REPO_ROOT
+
+__all__ = [
+    'TINY_GENERATE', 'write_tiny_cam_config', 'write_tiny_seg_config',
+    'write_tiny_pipeline_config'
+]
+
+CAM_BASE = osp.join(REPO_ROOT, 'configs', 'cam',
+                    'cam_r18w32-d8_1xb16-600_synthetic-96x96.py')
+SEG_BASE = osp.join(REPO_ROOT, 'configs', 'deeplabv2',
+                    'deeplabv2_r18w32-d8_1xb16-800_synthetic-96x96.py')
+TINY_GENERATE = dict(num_train=10, num_val=4, image_size=40, seed=1)
+
+_LOADERS = """
+train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, generate=generate))
+val_dataloader = dict(num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, generate=generate))
+test_dataloader = dict(num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, generate=generate))
+"""
+
+
+def _schedule(iters: int) -> str:
+    return f"""
+train_cfg = dict(max_iters={iters}, val_interval={iters})
+param_scheduler = [dict(type='PolyLR', power=0.9, begin=0, end={iters},
+                        by_epoch=False)]
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(interval={iters}))
+"""
+
+
+def write_tiny_cam_config(path: str,
+                          data_root: str,
+                          iters: int = 2,
+                          generate: Optional[Dict] = None) -> str:
+    """Write a tiny CAM classifier config (stages 1-2) to ``path``."""
+    generate = generate or TINY_GENERATE
+    text = f"""
+_base_ = [{CAM_BASE!r}]
+generate = {generate!r}
+data_root = {data_root!r}
+model = dict(backbone=dict(stem_channels=8, base_channels=8),
+             cam_head=dict(in_channels=64),
+             test_cfg=dict(scales=(1.0, 0.5)))
+test_evaluator = dict(crf=None, sweep=[0.1, 0.2, 0.3], save_cams=False)
+""" + _LOADERS + _schedule(iters)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def write_tiny_seg_config(path: str,
+                          data_root: str,
+                          iters: int = 2,
+                          generate: Optional[Dict] = None) -> str:
+    """Write a tiny DeepLab-v2 stage-3 config to ``path``."""
+    generate = generate or TINY_GENERATE
+    size = generate['image_size']
+    text = f"""
+_base_ = [{SEG_BASE!r}]
+generate = {generate!r}
+data_root = {data_root!r}
+crop_size = ({size}, {size})
+model = dict(data_preprocessor=dict(size=crop_size),
+             backbone=dict(stem_channels=8, base_channels=8),
+             decode_head=dict(in_channels=64, dilations=(1, 2)))
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=r, keep_ratio=True)
+         for r in (1.0, 1.5)],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]])
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs'),
+]
+""" + _LOADERS.replace(
+        'dataset=dict(data_root=data_root, generate=generate))',
+        'dataset=dict(data_root=data_root, generate=generate,'
+        ' pipeline=train_pipeline))', 1) + _schedule(iters)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def write_tiny_pipeline_config(folder: str,
+                               iters: int = 2,
+                               refinement: bool = False,
+                               crf: Optional[str] = None,
+                               extra: str = '') -> str:
+    """Write tiny stage configs and a pipeline config into ``folder``.
+
+    Returns:
+        str: The pipeline config's path.
+    """
+    data_root = osp.join(folder, 'data')
+    cam = write_tiny_cam_config(
+        osp.join(folder, 'tiny_cam.py'), data_root, iters=iters)
+    seg = write_tiny_seg_config(
+        osp.join(folder, 'tiny_seg.py'), data_root, iters=iters)
+    ref = "dict(crf='psa')" if refinement else 'None'
+    text = f"""
+classifier = dict(config={osp.basename(cam)!r})
+pseudo_masks = dict(crf='none')
+refinement = {ref}
+segmentation = dict(config={osp.basename(seg)!r}, tta=True, crf={crf!r})
+seed = 0
+repeat = 1
+nproc = 1
+""" + extra
+    path = osp.join(folder, 'tiny_pipeline.py')
+    with open(path, 'w') as f:
+        f.write(text)
+    return path

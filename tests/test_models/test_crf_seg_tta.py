@@ -1,0 +1,167 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""CRFSegTTAModel and the --crf / --tta switches of tools/test.py."""
+import copy
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+from PIL import Image
+
+from mmwsss.apis import configure_seg_crf, single_scale_tta_pipeline
+from mmwsss.models import CRFSegTTAModel, DenseCRF
+from mmwsss.testing import write_tiny_seg_config
+
+TINY_SEG = dict(
+    type='EncoderDecoder',
+    backbone=dict(
+        type='ResNet', depth=18, stem_channels=8, base_channels=8,
+        out_indices=(3, )),
+    decode_head=dict(
+        type='FCNHead', in_channels=64, channels=8, num_convs=1,
+        concat_input=False, num_classes=2))
+
+
+def _image_and_views(tmp_path):
+    """A 6x8 image, black left half and white right half, and two views
+    whose average says: class 0 on the left, class 1 on the right, except
+    one left pixel that is weakly class 1."""
+    img = np.zeros((6, 8, 3), np.uint8)
+    img[:, 4:] = 255
+    path = str(tmp_path / 'img.png')
+    Image.fromarray(img).save(path)
+    p1 = np.zeros((2, 6, 8), np.float32)
+    p1[0, :, :4], p1[1, :, 4:] = 0.9, 0.9
+    p1[1, :, :4], p1[0, :, 4:] = 0.1, 0.1
+    p1[:, 2, 1] = (0.45, 0.55)  # the noisy pixel
+    p2 = p1.copy()
+    views = []
+    for p in (p1, p2):
+        s = SegDataSample(metainfo=dict(img_path=path))
+        s.seg_logits = PixelData(data=torch.from_numpy(np.log(p)))
+        views.append(s)
+    return img, p1, views
+
+
+def test_merge_without_crf_is_mmseg_average(tmp_path):
+    init_default_scope('mmseg')
+    img, p, views = _image_and_views(tmp_path)
+    model = CRFSegTTAModel(module=TINY_SEG, crf=None)
+    out = model.merge_preds([views])[0].pred_sem_seg.data.squeeze()
+    expected = p.argmax(0)
+    assert expected[2, 1] == 1  # the noisy pixel stays without the CRF
+    assert torch.equal(out, torch.from_numpy(expected))
+
+
+def test_merge_with_crf_smooths_the_average(tmp_path):
+    init_default_scope('mmseg')
+    img, p, views = _image_and_views(tmp_path)
+    model = CRFSegTTAModel(module=TINY_SEG, crf='deeplab-v2')
+    assert model.crf == DenseCRF(preset='deeplab-v2')
+    merged = model.merge_preds([copy.deepcopy(views)])[0]
+    out = merged.pred_sem_seg.data.squeeze().numpy()
+    # the same as an independent CRF on the averaged softmax of the views
+    ref = DenseCRF(preset='deeplab-v2')(img, p).argmax(0)
+    assert np.array_equal(out, ref)
+    # the CRF follows the image: the noisy pixel joins its black region
+    assert out[2, 1] == 0
+    assert (out[:, :4] == 0).all() and (out[:, 4:] == 1).all()
+    assert torch.allclose(merged.seg_logits.data, torch.from_numpy(p))
+    with pytest.raises(TypeError, match='crf must be'):
+        CRFSegTTAModel(module=TINY_SEG, crf=3)
+
+
+def test_crf_needs_the_original_size(tmp_path):
+    init_default_scope('mmseg')
+    _, _, views = _image_and_views(tmp_path)
+    for v in views:
+        v.seg_logits = PixelData(data=v.seg_logits.data[:, :5])
+    model = CRFSegTTAModel(module=TINY_SEG, crf='psa')
+    with pytest.raises(ValueError, match='original image size'):
+        model.merge_preds([views])
+
+
+def test_single_scale_tta_pipeline():
+    pipe = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=(8, 8)),
+        dict(type='LoadAnnotations'),
+        dict(type='PackSegInputs')
+    ]
+    out = single_scale_tta_pipeline(pipe)
+    assert out == [
+        dict(type='LoadImageFromFile'),
+        dict(
+            type='TestTimeAug',
+            transforms=[[dict(type='Resize', scale=(8, 8))],
+                        [dict(type='LoadAnnotations')],
+                        [dict(type='PackSegInputs')]])
+    ]
+    with pytest.raises(ValueError, match='image-loading'):
+        single_scale_tta_pipeline(pipe[1:])
+
+
+def test_configure_seg_crf_switches():
+    cfg = Config(
+        dict(
+            tta_model=dict(type='SegTTAModel'),
+            tta_pipeline=[dict(type='LoadImageFromFile')],
+            test_dataloader=dict(dataset=dict(pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='PackSegInputs')
+            ]))))
+    assert configure_seg_crf(copy.deepcopy(cfg), 'none', False) is False
+    c = copy.deepcopy(cfg)
+    assert configure_seg_crf(c, 'psa', True) is True
+    assert c.tta_model == dict(type='CRFSegTTAModel', crf='psa')
+    assert c.tta_pipeline == [dict(type='LoadImageFromFile')]  # kept
+    c = copy.deepcopy(cfg)
+    assert configure_seg_crf(c, 'deeplab-v2', False) is True
+    assert c.tta_pipeline[1]['type'] == 'TestTimeAug'
+    c = copy.deepcopy(cfg)
+    configure_seg_crf(c, 'none', True)
+    assert c.tta_model['crf'] is None
+    c.tta_model = dict(type='SomethingElse')
+    with pytest.raises(ValueError, match='not a SegTTAModel'):
+        configure_seg_crf(c, 'psa', True)
+
+
+@pytest.mark.slow
+def test_single_scale_crf_path_runs_and_matches_plain_test(tmp_path):
+    """The derived one-view TTA pipeline gives the plain test's mIoU, and
+    ``--crf deeplab-v2`` without ``--tta`` runs the CRF on it."""
+    path = write_tiny_seg_config(
+        str(tmp_path / 'seg.py'), str(tmp_path / 'data'))
+    results = {}
+    ckpt = str(tmp_path / 'weights.pth')
+    for crf in (None, 'none', 'deeplab-v2'):
+        cfg = Config.fromfile(path)
+        cfg.work_dir = str(tmp_path / f'w_{crf}')
+        cfg.train_dataloader = None
+        cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
+        cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+        cfg.randomness = dict(seed=0)
+        cfg.load_from = None if crf is None else ckpt
+        if crf == 'none':  # the one-view TTA model, no CRF
+            assert configure_seg_crf(cfg, 'none', False) is False
+            cfg.tta_model = dict(type='CRFSegTTAModel', crf=None)
+            cfg.tta_pipeline = single_scale_tta_pipeline(
+                cfg.test_dataloader.dataset.pipeline)
+        elif crf is not None:
+            assert configure_seg_crf(cfg, crf, False) is True
+        if crf is not None:
+            cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+            cfg.tta_model.module = cfg.model
+            cfg.model = cfg.tta_model
+        runner = Runner.from_cfg(cfg)
+        results[crf] = runner.test()
+        if crf is None:  # the same weights for the other two
+            torch.save(dict(state_dict=runner.model.state_dict()), ckpt)
+    assert osp.isdir(str(tmp_path / 'data'))
+    assert results['none']['mIoU'] == results[None]['mIoU']
+    assert 0 <= results['deeplab-v2']['mIoU'] <= 100

@@ -1,0 +1,200 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""tools/run_pipeline.py: a whole chain on a tiny generated set, a kill
+after stage 1 and a resume, and the checks that run before any stage."""
+import json
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+from mmwsss.apis.pipeline import (PipelineError, WSSSPipeline,
+                                  format_results, load_pipeline_config,
+                                  summarise_runs)
+from mmwsss.testing import REPO_ROOT, write_tiny_pipeline_config
+
+pytestmark = pytest.mark.slow
+
+RESULT_KEYS = {
+    'cam_pseudo_mask_mIoU', 'refined_pseudo_mask_mIoU', 'val_mIoU',
+    'val_mIoU_tta', 'seed', 'stage_wall_time_s'
+}
+STAGES = ['classifier', 'pseudo_masks', 'refinement', 'segmentation', 'test',
+          'test_tta']
+
+
+def _cmd(pipeline, work):
+    return [
+        sys.executable, 'tools/run_pipeline.py', pipeline, '--work-dir', work
+    ]
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=REPO_ROOT)
+
+
+def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
+    pipeline = write_tiny_pipeline_config(
+        str(tmp_path), iters=2, refinement=True, crf='deeplab-v2')
+    work = str(tmp_path / 'work')
+    run_dir = osp.join(work, 'seed_0')
+    done1 = osp.join(run_dir, 'classifier', 'stage.json')
+
+    # first run: killed (SIGKILL, the whole process group) as soon as the
+    # classifier stage is recorded as finished
+    proc = subprocess.Popen(
+        _cmd(pipeline, work),
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    deadline = time.time() + 300
+    while not osp.isfile(done1):
+        assert proc.poll() is None, 'the pipeline exited before stage 1 ended'
+        assert time.time() < deadline, 'stage 1 did not finish in 300 s'
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not osp.isfile(osp.join(run_dir, 'pseudo_masks', 'stage.json'))
+    stage1 = json.load(open(done1))
+    ckpt = stage1['checkpoint']
+    assert osp.isfile(ckpt)
+    ckpt_mtime = os.stat(ckpt).st_mtime_ns
+
+    # the rerun starts at stage 2 and does not retrain the classifier
+    out = subprocess.run(
+        _cmd(pipeline, work) + ['--quiet'],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    assert 'classifier: done before' in out.stdout
+    assert 'pseudo_masks: running' in out.stdout
+    assert 'classifier: running' not in out.stdout
+    assert os.stat(ckpt).st_mtime_ns == ckpt_mtime
+    with open(osp.join(run_dir, 'classifier', 'stage.log')) as f:
+        assert f.read().count('tools/train.py') == 1  # trained once
+
+    results = json.load(open(osp.join(work, 'results.json')))
+    assert RESULT_KEYS <= set(results)
+    assert results['seed'] == 0
+    assert list(results['stage_wall_time_s']) == STAGES
+    for key in ('cam_pseudo_mask_mIoU', 'refined_pseudo_mask_mIoU',
+                'val_mIoU', 'val_mIoU_tta'):
+        assert 0.0 <= results[key] <= 100.0, key
+    assert results['val_tta_setting'] == dict(tta=True, crf='deeplab-v2')
+    assert 'WSSS pipeline results' in out.stdout
+    assert 'val mIoU, MS+flip + CRF (deeplab-v2)' in out.stdout
+
+    # the pseudo masks of every train image exist; stage 3 trained on the
+    # refined ones (the segmentation stage was pointed at them)
+    masks = osp.join(run_dir, 'refinement', 'masks')
+    assert len([f for f in os.listdir(masks) if f.endswith('.png')]) == 10
+    with open(osp.join(run_dir, 'segmentation', 'stage.log')) as f:
+        assert f'pseudo_mask_dir={masks}' in f.read()
+    # the numbers in results.json are the stages' own metrics
+    pm = json.load(open(osp.join(run_dir, 'pseudo_masks', 'metrics.json')))
+    assert results['cam_pseudo_mask_mIoU'] == pm['mIoU']
+    report = json.load(
+        open(osp.join(run_dir, 'pseudo_masks', 'masks',
+                      'pseudo_mask_eval.json')))
+    assert report['configured']['mIoU'] == pm['mIoU']
+
+    # a third run has nothing left to do
+    out = subprocess.run(
+        _cmd(pipeline, work) + ['--quiet'],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count('done before') == len(STAGES)
+    again = json.load(open(osp.join(work, 'results.json')))
+    assert again['val_mIoU'] == results['val_mIoU']
+
+
+def test_missing_stage_config_fails_before_anything_runs(tmp_path):
+    pipeline = write_tiny_pipeline_config(str(tmp_path))
+    text = open(pipeline).read().replace("'tiny_seg.py'", "'nope_seg.py'")
+    open(pipeline, 'w').write(text)
+    work = str(tmp_path / 'work')
+    out = subprocess.run(
+        _cmd(pipeline, work),
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300)
+    assert out.returncode == 1
+    assert 'segmentation.config nope_seg.py does not exist' in out.stderr
+    assert not osp.exists(work)  # nothing ran
+
+
+def test_pipeline_config_checks(tmp_path):
+    pipeline = write_tiny_pipeline_config(str(tmp_path))
+    cfg = load_pipeline_config(pipeline)
+    # stage configs are resolved against the pipeline config's folder
+    assert cfg.classifier['config'] == str(tmp_path / 'tiny_cam.py')
+    with pytest.raises(PipelineError, match='does not exist'):
+        load_pipeline_config(str(tmp_path / 'missing.py'))
+    bad = tmp_path / 'bad.py'
+    bad.write_text("segmentation = dict(config='tiny_seg.py')\n")
+    with pytest.raises(PipelineError, match='`classifier` must be a dict'):
+        load_pipeline_config(str(bad))
+    bad.write_text(open(pipeline).read() + '\nrepeat = 0\n')
+    with pytest.raises(PipelineError, match='repeat must be an int >= 1'):
+        load_pipeline_config(str(bad))
+    broken = tmp_path / 'broken_seg.py'
+    broken.write_text('model = dict(\n')
+    bad.write_text(
+        open(pipeline).read().replace("'tiny_seg.py'", "'broken_seg.py'"))
+    with pytest.raises(PipelineError, match='cannot be read'):
+        load_pipeline_config(str(bad))
+
+
+def test_seeds_from_seed_and_repeat(tmp_path):
+    cfg = Config(dict(seed=5, repeat=3, classifier={}, segmentation={}))
+    assert WSSSPipeline(cfg, str(tmp_path)).seeds == [5, 6, 7]
+    assert WSSSPipeline(cfg, str(tmp_path), seeds=[1]).seeds == [1]
+
+
+def _run(seed, cam, val, tta):
+    return dict(
+        seed=seed,
+        cam_pseudo_mask_mIoU=cam,
+        cam_pseudo_mask_oracle_mIoU=None,
+        refined_pseudo_mask_mIoU=None,
+        val_mIoU=val,
+        val_mIoU_tta=tta,
+        val_tta_setting=dict(tta=True, crf=None),
+        classifier_val={},
+        stage_wall_time_s=dict(classifier=10.0, test=2.0))
+
+
+def test_summarise_runs_mean_and_spread():
+    runs = [_run(0, 30.0, 40.0, 41.0), _run(1, 34.0, 44.0, 45.5)]
+    res = summarise_runs(runs)
+    assert res['seed'] == [0, 1]
+    assert res['cam_pseudo_mask_mIoU'] == 32.0
+    # sample standard deviation of (30, 34): sqrt(8) = 2.83
+    assert res['summary']['cam_pseudo_mask_mIoU']['std'] == 2.83
+    assert res['summary']['val_mIoU_tta'] == dict(
+        mean=43.25, std=3.18, min=41.0, max=45.5, values=[41.0, 45.5])
+    assert res['refined_pseudo_mask_mIoU'] is None
+    assert 'refined_pseudo_mask_mIoU' not in res['summary']
+    assert res['stage_wall_time_s'] == dict(classifier=10.0, test=2.0)
+    table = format_results(res)
+    assert '32.00 ± 2.83' in table and '43.25 ± 3.18' in table
+    one = summarise_runs([_run(3, 30.0, 40.0, 41.0)])
+    assert one['seed'] == 3 and one['val_mIoU'] == 40.0
+    assert one['summary']['val_mIoU']['std'] == 0.0
+    assert np.isclose(one['summary']['val_mIoU']['mean'], 40.0)

@@ -1,0 +1,76 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Run a whole WSSS chain from one pipeline config, resumably.
+
+    python tools/run_pipeline.py PIPELINE_CONFIG [--work-dir DIR]
+        [--nproc N] [--seed S] [--repeat N] [--data-root DIR] [--quiet]
+
+Stages (each in its own process, outputs under ``WORK_DIR/seed_<s>/``):
+classifier -> pseudo_masks -> [refinement] -> segmentation -> test ->
+test_tta. Rerunning the same command skips finished stages. The results
+table is printed at the end and written to ``WORK_DIR/results.json``. See
+``mmwsss/apis/pipeline.py`` for the pipeline config keys.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmwsss.apis.pipeline import (PipelineError, WSSSPipeline,  # noqa: E402
+                                  load_pipeline_config)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Run a WSSS pipeline (classifier, pseudo masks, '
+        'refinement, segmentation, final test) from one config')
+    parser.add_argument('config', help='pipeline config file')
+    parser.add_argument(
+        '--work-dir',
+        help='where the stages write (default: ./work_dirs/<config name>)')
+    parser.add_argument(
+        '--nproc',
+        type=int,
+        help='processes per stage (torch.distributed.run; gloo on CPU)')
+    parser.add_argument('--seed', type=int, help='first seed')
+    parser.add_argument(
+        '--repeat', type=int, help='run the chain for this many seeds')
+    parser.add_argument(
+        '--data-root', help='data root of every stage (overrides the configs)')
+    parser.add_argument(
+        '--quiet',
+        action='store_true',
+        help="write the stages' output only to their stage.log files")
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    try:
+        cfg = load_pipeline_config(args.config)
+        if args.data_root is not None:
+            if not osp.isdir(args.data_root):
+                raise PipelineError(
+                    f'--data-root {args.data_root} is not a directory')
+            cfg.data_root = osp.abspath(args.data_root)
+        seed = args.seed if args.seed is not None else cfg.get('seed', 0)
+        repeat = args.repeat if args.repeat is not None else cfg.get(
+            'repeat', 1)
+        if repeat < 1:
+            raise PipelineError(f'--repeat must be >= 1, got {repeat}')
+        work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+            'work_dirs',
+            osp.splitext(osp.basename(args.config))[0])
+        pipeline = WSSSPipeline(
+            cfg,
+            work_dir,
+            nproc=args.nproc,
+            seeds=[seed + i for i in range(repeat)],
+            quiet=args.quiet)
+        pipeline.run()
+    except PipelineError as e:
+        print(f'[pipeline] error: {e}', file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == '__main__':
+    main()
