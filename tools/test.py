@@ -167,7 +167,7 @@ def _jsonable(metrics):
     out = {}
     for k, v in (metrics or {}).items():
         try:
-            out[k] = float(v)
+            out[k] = round(float(v), 4)
         except (TypeError, ValueError):
             out[k] = str(v)
     return out

@@ -14,7 +14,7 @@ classifier = dict(
 pseudo_masks = dict(crf='none')
 refinement = None
 segmentation = dict(
-    config='../deeplabv2/deeplabv2_r18w32-d8_1xb16-1.6k_msrc21-160x160.py',
+    config='../deeplabv2/deeplabv2_r18w32-d8_1xb16-1k_msrc21-128x128.py',
     tta=True,
     crf=None)
 seed = 0

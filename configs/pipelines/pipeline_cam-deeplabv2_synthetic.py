@@ -6,7 +6,7 @@
 #    threshold 0.3, scored against the train masks (with the sweep table)
 # 3. refinement: the same CAMs refined by the dense CRF (PSA parameters)
 # 4. segmentation: DeepLab-v2 (ASPP-sum) half-width ResNet-18 trained on the
-#    refined masks, 800 iterations
+#    refined masks, 600 iterations
 # 5. test / test_tta: val mIoU, single scale and multi-scale + flip.
 # Keys: see mmwsss/apis/pipeline.py.
 classifier = dict(config='../cam/cam_r18w32-d8_1xb16-600_synthetic-96x96.py')
@@ -15,7 +15,7 @@ pseudo_masks = dict(crf='none')
 # threshold is refined.
 refinement = dict(crf='psa', cfg_options={'test_evaluator.crf_sweep': []})
 segmentation = dict(
-    config='../deeplabv2/deeplabv2_r18w32-d8_1xb16-800_synthetic-96x96.py',
+    config='../deeplabv2/deeplabv2_r18w32-d8_1xb16-600_synthetic-96x96.py',
     tta=True,
     crf=None)
 seed = 0

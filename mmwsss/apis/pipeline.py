@@ -16,7 +16,8 @@ absolute)::
     segmentation = dict(config='../deeplabv2/....py',  # stage 3
                         tta=True,         # also test with its tta_pipeline
                         crf=None,         # dense CRF after the TTA average
-                        cfg_options=dict())
+                        cfg_options=dict(),   # for its training
+                        test_cfg_options=dict())  # for its two tests
     seed = 0          # first seed
     repeat = 1        # run the chain for seeds seed, seed+1, ...
     nproc = 1         # processes per stage (torch.distributed.run; gloo on
@@ -38,8 +39,10 @@ stage              what runs                                    output
 
 Each stage runs in its own process (so a failure cannot leave a half-
 initialised registry or process group behind) and, when it succeeds,
-writes ``stage.json`` (atomically) with its outputs, metrics and wall time.
-A rerun skips every stage that has its ``stage.json``; an interrupted
+writes ``stage.json`` (atomically) with its outputs, metrics, wall time and
+settings. A rerun skips every stage that has its ``stage.json`` (and stops
+with a clear message when the stage's settings have changed since); an
+interrupted
 training stage resumes from its last checkpoint, an interrupted
 pseudo-mask stage from its last finished image. The results of all stages
 go to ``work_dir/results.json`` and are printed as a table.
@@ -49,6 +52,7 @@ The refinement slot takes any test-time refiner that writes masks through
 that need their own training (AffinityNet, IRN) plug in here when they
 exist.
 """
+import hashlib
 import json
 import os
 import os.path as osp
@@ -227,39 +231,63 @@ class WSSSPipeline:
         log_path = osp.join(stage_dir, 'stage.log')
         env = dict(os.environ)
         env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
-        with open(log_path, 'a') as log:
-            log.write('$ ' + ' '.join(cmd) + '\n')
+        # line by line through the pipe, so progress shows as it happens
+        env['PYTHONUNBUFFERED'] = '1'
+        with open(log_path, 'ab') as log:
+            log.write(('$ ' + ' '.join(cmd) + '\n').encode())
             log.flush()
             proc = subprocess.Popen(
                 cmd,
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                bufsize=1)
+                stderr=subprocess.STDOUT)
             try:
-                for line in proc.stdout:
-                    log.write(line)
+                # bytes as they come: progress bars keep their '\r'
+                while True:
+                    chunk = proc.stdout.read1(65536)
+                    if not chunk:
+                        break
+                    log.write(chunk)
+                    log.flush()  # `tail -f stage.log` follows the stage
                     if not self.quiet:
-                        sys.stdout.write(line)
+                        out = getattr(sys.stdout, 'buffer', None)
+                        if out is not None:
+                            out.write(chunk)
+                        else:  # a text-only stream (e.g. captured)
+                            sys.stdout.write(chunk.decode(errors='replace'))
                         sys.stdout.flush()
             finally:
                 code = proc.wait()
         if code != 0:
-            with open(log_path) as f:
-                tail = ''.join(f.readlines()[-15:])
+            with open(log_path, errors='replace') as f:
+                tail = ''.join(f.read().replace('\r', '\n').splitlines(
+                    keepends=True)[-15:])
             raise PipelineError(
                 f'stage `{name}` failed (exit code {code}); its full log is '
                 f'{log_path}. Fix the cause and rerun the same command: '
                 'finished stages are skipped. Last lines:\n' + tail)
 
     def _stage(self, name: str, run_dir: str, body) -> dict:
-        """Run ``body(stage_dir)`` unless the stage is already done."""
+        """Run ``body(stage_dir)`` unless the stage is already done.
+
+        A finished stage is reused only when it was made with the same
+        settings (``body.signature``: tool, config path and content hash,
+        seed, options, CRF/TTA, checkpoint, data root); otherwise the run
+        stops and says which folder to delete, instead of silently mixing
+        results of two settings.
+        """
         stage_dir = osp.join(run_dir, name)
         done_file = osp.join(stage_dir, 'stage.json')
         done = _read_json(done_file)
         if done is not None:
+            if done.get('signature') != body.signature:
+                raise PipelineError(
+                    f'stage `{name}` in {stage_dir} was finished with other '
+                    f'settings ({done.get("signature")}) than now '
+                    f'({body.signature}). Delete {stage_dir} and the folders '
+                    'of the stages after it to rerun them, or use another '
+                    '--work-dir.')
             print(f'[pipeline] {name}: done before ({done_file}), skipped',
                   flush=True)
             return done
@@ -270,6 +298,7 @@ class WSSSPipeline:
         record = body(stage_dir)
         record['wall_time_s'] = round(time.time() - start, 1)
         record['stage'] = name
+        record['signature'] = body.signature
         atomic_write_bytes(done_file, json.dumps(record, indent=2).encode())
         print(f'[pipeline] {name}: finished in {record["wall_time_s"]:.1f} s',
               flush=True)
@@ -302,6 +331,8 @@ class WSSSPipeline:
                 seed=seed,
                 metrics=val.get('metrics', {}))
 
+        body.signature = self._signature('train.py', config, seed=seed,
+                                         cfg_options=options)
         return body
 
     def _test(self, name: str, config: str, checkpoint: str,
@@ -332,7 +363,26 @@ class WSSSPipeline:
                 out['masks'] = osp.join(stage_dir, 'masks')
             return out
 
+        body.signature = self._signature(
+            'test.py',
+            config,
+            checkpoint=checkpoint,
+            cfg_options=options,
+            crf=crf,
+            tta=tta)
         return body
+
+    def _signature(self, tool: str, config: str, **settings) -> dict:
+        with open(config, 'rb') as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        return json.loads(
+            json.dumps(
+                dict(
+                    tool=tool,
+                    config=config,
+                    config_sha256=digest,
+                    data_root=self.data_root,
+                    **settings)))
 
     def run_seed(self, seed: int) -> dict:
         """Run (or resume) the whole chain for one seed."""
@@ -437,9 +487,9 @@ def summarise_runs(runs: List[dict]) -> dict:
         summary[key] = dict(
             mean=round(float(arr.mean()), 2),
             std=round(float(arr.std(ddof=1)), 2) if arr.size > 1 else 0.0,
-            min=float(arr.min()),
-            max=float(arr.max()),
-            values=values)
+            min=round(float(arr.min()), 2),
+            max=round(float(arr.max()), 2),
+            values=[round(float(v), 2) for v in values])
     results = dict(seed=runs[0]['seed'] if len(runs) == 1 else
                    [r['seed'] for r in runs])
     for key in keys:
@@ -485,6 +535,8 @@ def format_results(results: dict) -> str:
     for stage, secs in results['stage_wall_time_s'].items():
         lines.append(f'| {"wall time: " + stage:<46} | '
                      f'{secs:>12.1f} s |')
+    lines.append(f'| {"wall time: all stages (sum, per seed)":<46} | '
+                 f'{sum(results["stage_wall_time_s"].values()):>12.1f} s |')
     lines.append(f'| {"wall time: total (this invocation)":<46} | '
                  f'{results.get("total_wall_time_s", 0):>12.1f} s |')
     return '\n'.join(lines)

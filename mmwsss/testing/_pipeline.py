@@ -18,7 +18,7 @@ __all__ = [
 CAM_BASE = osp.join(REPO_ROOT, 'configs', 'cam',
                     'cam_r18w32-d8_1xb16-600_synthetic-96x96.py')
 SEG_BASE = osp.join(REPO_ROOT, 'configs', 'deeplabv2',
-                    'deeplabv2_r18w32-d8_1xb16-800_synthetic-96x96.py')
+                    'deeplabv2_r18w32-d8_1xb16-600_synthetic-96x96.py')
 TINY_GENERATE = dict(num_train=10, num_val=4, image_size=40, seed=1)
 
 _LOADERS = """

@@ -91,6 +91,9 @@ def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
                 'val_mIoU', 'val_mIoU_tta'):
         assert 0.0 <= results[key] <= 100.0, key
     assert results['val_tta_setting'] == dict(tta=True, crf='deeplab-v2')
+    # the classifier's last validation, saved by MetricsJsonHook
+    cls_val = results['runs'][0]['classifier_val']
+    assert 0.0 <= cls_val['multi-label/mAP'] <= 100.0
     assert 'WSSS pipeline results' in out.stdout
     assert 'val mIoU, MS+flip + CRF (deeplab-v2)' in out.stdout
 
@@ -121,6 +124,15 @@ def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
     again = json.load(open(osp.join(work, 'results.json')))
     assert again['val_mIoU'] == results['val_mIoU']
 
+    # a finished stage is not reused with other settings: the CRF of the
+    # final test changed, so the run stops and names the folder to delete
+    text = open(pipeline).read().replace("crf='deeplab-v2'", "crf='psa'")
+    open(pipeline, 'w').write(text)
+    with pytest.raises(PipelineError) as e:
+        WSSSPipeline(load_pipeline_config(pipeline), work, quiet=True).run()
+    assert 'stage `test_tta`' in str(e.value)
+    assert f'Delete {osp.join(run_dir, "test_tta")}' in str(e.value)
+
 
 def test_missing_stage_config_fails_before_anything_runs(tmp_path):
     pipeline = write_tiny_pipeline_config(str(tmp_path))
@@ -137,6 +149,24 @@ def test_missing_stage_config_fails_before_anything_runs(tmp_path):
     assert out.returncode == 1
     assert 'segmentation.config nope_seg.py does not exist' in out.stderr
     assert not osp.exists(work)  # nothing ran
+
+
+def test_failing_stage_stops_with_its_log(tmp_path):
+    pipeline = write_tiny_pipeline_config(
+        str(tmp_path),
+        extra="classifier = dict(config='tiny_cam.py', cfg_options={"
+        "'train_dataloader.dataset.ann_file': 'nope.txt'})\n")
+    work = str(tmp_path / 'work')
+    with pytest.raises(PipelineError) as e:
+        WSSSPipeline(load_pipeline_config(pipeline), work, quiet=True).run()
+    msg = str(e.value)
+    log = osp.join(work, 'seed_0', 'classifier', 'stage.log')
+    assert 'stage `classifier` failed (exit code 1)' in msg
+    assert f'its full log is {log}' in msg
+    assert 'nope.txt' in msg  # the last lines of the log show the cause
+    assert not osp.exists(osp.join(work, 'seed_0', 'classifier',
+                                   'stage.json'))
+    assert not osp.exists(osp.join(work, 'seed_0', 'pseudo_masks'))
 
 
 def test_pipeline_config_checks(tmp_path):

@@ -5,7 +5,7 @@
 dataset_type = 'WSSSVOCDataset'
 data_root = 'data/msrc21'
 pseudo_mask_dir = 'work_dirs/cam_r18w32-d16_1xb16-1.6k_msrc21-128x128/pseudo_masks'  # noqa
-crop_size = (160, 160)
+crop_size = (128, 128)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),

@@ -24,9 +24,11 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-# Multi-scale + flip test (tools/test.py --tta); the images are 96 px, so
-# the scales go up rather than down.
-img_ratios = [0.75, 1.0, 1.5, 2.0]
+# Multi-scale + flip test (tools/test.py --tta). The scales were chosen on
+# the val split (so the TTA number is val-tuned), among four sets tried with
+# the pipeline's DeepLab-v2 model: (0.75, 1, 1.5, 2) 35.29, (0.75, 1, 1.25)
+# 38.60, (1, 1.25) 39.62, (0.5, 0.75, 1) 32.79 mIoU (single scale 38.18).
+img_ratios = [1.0, 1.25]
 tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(

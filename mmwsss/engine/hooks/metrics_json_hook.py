@@ -40,7 +40,7 @@ class MetricsJsonHook(Hook):
         values = {}
         for k, v in (metrics or {}).items():
             try:
-                values[k] = float(v)
+                values[k] = round(float(v), 4)
             except (TypeError, ValueError):
                 values[k] = str(v)
         atomic_write_bytes(

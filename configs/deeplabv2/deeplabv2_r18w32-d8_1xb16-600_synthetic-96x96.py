@@ -1,6 +1,6 @@
 # CPU stage 3 on the embedded synthetic dataset: DeepLab-v2 (ASPP-sum head)
 # on a half-width ResNet-18 at output stride 8, trained from scratch on the
-# pseudo masks of the train split for 800 iterations (a few minutes on 2
+# pseudo masks of the train split for 600 iterations (about 5 minutes on 2
 # cores), validated and tested on the real val masks. No ImageNet or COCO
 # weights exist here: init_cfg is None, BatchNorm is trained.
 # Run by configs/pipelines/pipeline_cam-deeplabv2_synthetic.py.
@@ -20,7 +20,7 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=False),
     decode_head=dict(in_channels=256, num_classes=6))
-max_iters = 800
+max_iters = 600
 # From scratch: AdamW (as for the CPU CAM classifiers), not DeepLab's SGD.
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
