@@ -25,6 +25,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmwsss.apis import (apply_common_args, configure_seg_crf,  # noqa: E402
                          setup_distributed)
+from mmwsss.engine.hooks import metrics_to_jsonable  # noqa: E402
 from mmwsss.utils import atomic_write_bytes  # noqa: E402
 
 
@@ -160,17 +161,7 @@ def main():
     if args.metrics_json and is_main_process():
         atomic_write_bytes(
             args.metrics_json,
-            json.dumps(_jsonable(metrics), indent=2).encode())
-
-
-def _jsonable(metrics):
-    out = {}
-    for k, v in (metrics or {}).items():
-        try:
-            out[k] = round(float(v), 4)
-        except (TypeError, ValueError):
-            out[k] = str(v)
-    return out
+            json.dumps(metrics_to_jsonable(metrics), indent=2).encode())
 
 
 if __name__ == '__main__':

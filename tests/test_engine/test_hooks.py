@@ -47,3 +47,20 @@ def test_progress_bar_counts_iterations():
     hook.after_test_epoch(runner)
     assert hook._bar is None
     assert '5/5' in buf.getvalue()
+
+
+def test_metrics_json_hook_writes_rounded_metrics(tmp_path):
+    import json
+
+    import numpy as np
+
+    from mmwsss.engine import MetricsJsonHook
+    path = str(tmp_path / 'sub_missing' / 'm.json')
+    hook = MetricsJsonHook(path)
+    hook.after_val_epoch(
+        SimpleNamespace(iter=5),
+        {'mIoU': np.float32(25.89), 'name': [1, 2]})
+    assert json.load(open(path)) == dict(
+        iter=5, metrics={'mIoU': 25.89, 'name': '[1, 2]'})
+    hook.after_val_epoch(SimpleNamespace(iter=9), {'mIoU': 30.0})
+    assert json.load(open(path)) == dict(iter=9, metrics={'mIoU': 30.0})

@@ -9,7 +9,18 @@ from mmseg.registry import HOOKS
 
 from mmwsss.utils.io import atomic_write_bytes
 
-__all__ = ['MetricsJsonHook']
+__all__ = ['MetricsJsonHook', 'metrics_to_jsonable']
+
+
+def metrics_to_jsonable(metrics: Optional[Dict]) -> Dict:
+    """Metric values as JSON numbers (rounded to 4 decimals), or strings."""
+    out = {}
+    for k, v in (metrics or {}).items():
+        try:
+            out[k] = round(float(v), 4)
+        except (TypeError, ValueError):
+            out[k] = str(v)
+    return out
 
 
 @HOOKS.register_module()
@@ -37,13 +48,8 @@ class MetricsJsonHook(Hook):
                         metrics: Optional[Dict[str, float]] = None) -> None:
         if not is_main_process():
             return
-        values = {}
-        for k, v in (metrics or {}).items():
-            try:
-                values[k] = round(float(v), 4)
-            except (TypeError, ValueError):
-                values[k] = str(v)
         atomic_write_bytes(
             self.path,
-            json.dumps(dict(iter=runner.iter, metrics=values),
-                       indent=2).encode())
+            json.dumps(
+                dict(iter=runner.iter, metrics=metrics_to_jsonable(metrics)),
+                indent=2).encode())
