@@ -17,39 +17,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmwsss.testing import REPO_ROOT
+from mmwsss.testing import REPO_ROOT, write_tiny_cam_config
 
 pytestmark = pytest.mark.slow
 
-BASE = osp.join(REPO_ROOT, 'configs', 'cam',
-                'cam_r18w32-d8_1xb16-600_synthetic-96x96.py')
-
 
 def _write_config(tmp_path, iters):
-    data_root = str(tmp_path / 'data')
-    cfg = f"""
-_base_ = [{BASE!r}]
-generate = dict(num_train=10, num_val=4, image_size=40, seed=1)
-data_root = {data_root!r}
-model = dict(backbone=dict(stem_channels=8, base_channels=8),
-             cam_head=dict(in_channels=64),
-             test_cfg=dict(scales=(1.0, 0.5)))
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, generate=generate))
-val_dataloader = dict(num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, generate=generate))
-test_dataloader = dict(num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, generate=generate))
-test_evaluator = dict(crf=None, sweep=[0.1, 0.2, 0.3])
-train_cfg = dict(max_iters={iters}, val_interval={iters})
-param_scheduler = [dict(type='PolyLR', power=0.9, begin=0, end={iters},
-                        by_epoch=False)]
-default_hooks = dict(logger=dict(interval=1),
-                     checkpoint=dict(interval=2))
-"""
-    path = tmp_path / f'cfg_{iters}.py'
-    path.write_text(cfg)
-    return str(path)
+    """The tiny synthetic CAM config shared with the pipeline tests."""
+    return write_tiny_cam_config(
+        str(tmp_path / f'cfg_{iters}.py'), str(tmp_path / 'data'),
+        iters=iters)
 
 
 def _run(args, cwd=REPO_ROOT):
