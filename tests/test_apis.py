@@ -7,7 +7,7 @@ from mmwsss.testing import get_config
 
 
 def test_set_data_root_reaches_every_dataset(tmp_path):
-    cfg = get_config('cam/cam_r18w32-d16_1xb16-1.6k_msrc21-128x128.py')
+    cfg = get_config('cam/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96.py')
     n = set_data_root(cfg, str(tmp_path))
     assert n == 3
     for split in ('train', 'val', 'test'):

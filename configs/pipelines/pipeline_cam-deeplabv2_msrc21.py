@@ -9,7 +9,7 @@
 # 4. segmentation: DeepLab-v2 half-width ResNet-18 from scratch on the
 #    pseudo masks; 5. val mIoU, single scale and multi-scale + flip.
 classifier = dict(
-    config='../cam/cam_r18w32-d16_1xb16-1.6k_msrc21-128x128.py')
+    config='../cam/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96.py')
 # only the sweep without CRF: the CRF column costs minutes here
 pseudo_masks = dict(crf='none')
 refinement = None

@@ -5,14 +5,14 @@
 #   stage 2: pseudo masks on the train split.
 dataset_type = 'WSSSVOCDataset'
 data_root = 'data/msrc21'
-crop_size = (128, 128)
+crop_size = (96, 96)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    # long side in [128, 320] (the photographs are about 320 x 213)
+    # long side in [96, 320] (the photographs are about 320 x 213)
     dict(
         type='RandomResize',
         scale=(320, 320),
-        ratio_range=(0.4, 1.0),
+        ratio_range=(0.3, 1.0),
         keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),

@@ -4,7 +4,7 @@
 # defaults to where `tools/test.py` writes the masks of the MSRC CAM config.
 dataset_type = 'WSSSVOCDataset'
 data_root = 'data/msrc21'
-pseudo_mask_dir = 'work_dirs/cam_r18w32-d16_1xb16-1.6k_msrc21-128x128/pseudo_masks'  # noqa
+pseudo_mask_dir = 'work_dirs/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96/pseudo_masks'  # noqa
 crop_size = (128, 128)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
