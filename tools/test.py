@@ -114,6 +114,10 @@ def _evaluators(cfg):
     return ev if isinstance(ev, (list, tuple)) else [ev]
 
 
+def _is_pseudo(ev) -> bool:
+    return ev.get('type') in ('PseudoMaskMetric', 'mmseg.PseudoMaskMetric')
+
+
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -132,9 +136,7 @@ def main():
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
 
-    has_pseudo = any(
-        ev.get('type') in ('PseudoMaskMetric', 'mmseg.PseudoMaskMetric')
-        for ev in _evaluators(cfg))
+    has_pseudo = any(_is_pseudo(ev) for ev in _evaluators(cfg))
     use_tta = args.tta
     if args.crf is not None and not has_pseudo:
         # CRF on the final predictions goes through the TTA model.
@@ -145,8 +147,7 @@ def main():
         cfg.model = cfg.tta_model
 
     for ev in _evaluators(cfg):
-        is_pseudo = ev.get('type') in ('PseudoMaskMetric',
-                                       'mmseg.PseudoMaskMetric')
+        is_pseudo = _is_pseudo(ev)
         if args.out is not None:
             ev['output_dir'] = args.out
             ev['keep_results'] = True

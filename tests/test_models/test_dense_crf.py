@@ -328,3 +328,18 @@ def test_registry_build():
     assert crf.params == DenseCRF('psa').params
     crf = MODELS.build(dict(type='DenseCRF', preset='irn', bi_w=4))
     assert crf.params['bi_w'] == 4.0 and crf.params['bi_xy_std'] == 50.0
+
+
+def test_build_dense_crf_spellings():
+    from mmwsss.models import build_dense_crf
+    assert build_dense_crf(None) is None
+    psa = DenseCRF(preset='psa')
+    assert build_dense_crf(psa) is psa
+    assert build_dense_crf('psa') == psa
+    assert build_dense_crf(dict(type='DenseCRF', preset='psa')) == psa
+    explicit = build_dense_crf(
+        dict(pos_xy_std=1, pos_w=3, bi_xy_std=67, bi_rgb_std=3, bi_w=4))
+    assert explicit.params['bi_xy_std'] == 67.0
+    assert explicit.params['preset'] is None
+    with pytest.raises(TypeError, match='crf must be'):
+        build_dense_crf(3)

@@ -8,7 +8,7 @@ pseudo_mask_dir = 'work_dirs/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96/pseudo_masks
 crop_size = (128, 128)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadWSSSAnnotations'),
     # long side in [224, 416] (the photographs are about 320 x 213)
     dict(
         type='RandomResize',
@@ -22,7 +22,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadWSSSAnnotations'),
     dict(type='PackSegInputs'),
 ]
 img_ratios = [0.75, 1.0, 1.25, 1.5]
@@ -37,7 +37,7 @@ tta_pipeline = [
                     [
                         dict(type='RandomFlip', prob=0., direction='horizontal'),
                         dict(type='RandomFlip', prob=1., direction='horizontal')
-                    ], [dict(type='LoadAnnotations')],
+                    ], [dict(type='LoadWSSSAnnotations')],
                     [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(

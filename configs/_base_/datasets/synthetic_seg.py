@@ -9,7 +9,7 @@ pseudo_mask_dir = 'work_dirs/cam_r18w32-d8_1xb16-600_synthetic-96x96/pseudo_mask
 crop_size = (96, 96)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadWSSSAnnotations'),
     dict(
         type='RandomResize',
         scale=(96, 96),
@@ -21,7 +21,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadWSSSAnnotations'),
     dict(type='PackSegInputs'),
 ]
 # Multi-scale + flip test (tools/test.py --tta). The scales were chosen on
@@ -40,7 +40,7 @@ tta_pipeline = [
                     [
                         dict(type='RandomFlip', prob=0., direction='horizontal'),
                         dict(type='RandomFlip', prob=1., direction='horizontal')
-                    ], [dict(type='LoadAnnotations')],
+                    ], [dict(type='LoadWSSSAnnotations')],
                     [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(

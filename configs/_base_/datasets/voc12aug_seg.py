@@ -12,7 +12,7 @@ pseudo_mask_dir = 'work_dirs/pseudo_masks_train_aug'
 crop_size = (321, 321)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadWSSSAnnotations'),
     dict(
         type='RandomResize',
         scale=(500, 500),
@@ -25,7 +25,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadWSSSAnnotations'),
     dict(type='PackSegInputs'),
 ]
 # The papers' final test: scales 0.5-1.75 + flip (SEAM's retrain config),
@@ -42,7 +42,7 @@ tta_pipeline = [
                     [
                         dict(type='RandomFlip', prob=0., direction='horizontal'),
                         dict(type='RandomFlip', prob=1., direction='horizontal')
-                    ], [dict(type='LoadAnnotations')],
+                    ], [dict(type='LoadWSSSAnnotations')],
                     [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(

@@ -12,8 +12,9 @@ import torch
 from mmengine.dist import is_main_process
 from mmengine.logging import MMLogger, print_log
 from mmseg.evaluation import IoUMetric
-from mmseg.registry import METRICS, MODELS
+from mmseg.registry import METRICS
 
+from mmwsss.models.refiners.dense_crf import build_dense_crf
 from mmwsss.models.utils.cam_utils import (cams_to_label, cams_to_probs,
                                            check_bg_rule, power_to_threshold)
 from mmwsss.utils.io import atomic_write_bytes, save_npz_atomic, \
@@ -136,17 +137,7 @@ class PseudoMaskMetric(IoUMetric):
         self.sweep = None if sweep is None else tuple(float(v) for v in sweep)
         self.crf_sweep = None if crf_sweep is None else tuple(
             float(v) for v in crf_sweep)
-        if crf is None:
-            self.crf = None
-        elif isinstance(crf, str):
-            self.crf = MODELS.build(dict(type='DenseCRF', preset=crf))
-        elif isinstance(crf, dict):
-            self.crf = MODELS.build(dict(type='DenseCRF', **{
-                k: v
-                for k, v in crf.items() if k != 'type'
-            }))
-        else:
-            self.crf = crf
+        self.crf = build_dense_crf(crf)
         self.crf_workers = int(crf_workers)
         self.save_cams = save_cams
         self._pool = None

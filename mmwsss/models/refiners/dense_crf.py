@@ -7,12 +7,12 @@ the common WSSS code bases (PSA / SEAM / EPS, IRN, DeepLab-v2) through named
 presets.
 """
 import multiprocessing
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmseg.registry import MODELS
 
-__all__ = ['CRF_PRESETS', 'DenseCRF', 'dense_crf_map']
+__all__ = ['CRF_PRESETS', 'DenseCRF', 'build_dense_crf', 'dense_crf_map']
 
 #: Parameter sets of the reference implementations (see :class:`DenseCRF`).
 CRF_PRESETS: Dict[str, dict] = {
@@ -431,6 +431,31 @@ def _init_worker(crf: DenseCRF) -> None:
 def _run_worker(item: Tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     assert _WORKER_CRF is not None, 'worker not initialised'
     return _WORKER_CRF(*item)
+
+
+def build_dense_crf(crf: Union[None, str, Dict, 'DenseCRF']
+                    ) -> Optional['DenseCRF']:
+    """The one place a ``crf`` argument becomes a :class:`DenseCRF`.
+
+    Used by the pseudo-mask metric and the segmentation TTA model, so that
+    every component takes the same spellings.
+
+    Args:
+        crf: ``None`` (no CRF), a preset name (``'psa'``, ``'irn'``,
+            ``'deeplab-v2'``...), keyword arguments of :class:`DenseCRF`
+            (a ``type`` key is ignored, for config dicts), or an instance.
+
+    Returns:
+        DenseCRF | None
+    """
+    if crf is None or isinstance(crf, DenseCRF):
+        return crf
+    if isinstance(crf, str):
+        return DenseCRF(preset=crf)
+    if isinstance(crf, dict):
+        return DenseCRF(**{k: v for k, v in crf.items() if k != 'type'})
+    raise TypeError('crf must be None, a preset name, a dict or a DenseCRF, '
+                    f'got {type(crf).__name__}')
 
 
 def dense_crf_map(crf: DenseCRF,

@@ -10,7 +10,7 @@ from mmseg.models.segmentors import SegTTAModel
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
-from ..refiners.dense_crf import DenseCRF
+from ..refiners.dense_crf import DenseCRF, build_dense_crf
 
 __all__ = ['CRFSegTTAModel']
 
@@ -46,16 +46,7 @@ class CRFSegTTAModel(SegTTAModel):
                  crf: Union[None, str, Dict, DenseCRF] = None,
                  data_preprocessor: Optional[dict] = None) -> None:
         super().__init__(module=module, data_preprocessor=data_preprocessor)
-        if crf is None or isinstance(crf, DenseCRF):
-            self.crf = crf
-        elif isinstance(crf, str):
-            self.crf = DenseCRF(preset=crf)
-        elif isinstance(crf, dict):
-            self.crf = DenseCRF(**{k: v for k, v in crf.items()
-                                   if k != 'type'})
-        else:
-            raise TypeError('crf must be None, a preset name, a dict or a '
-                            f'DenseCRF, got {type(crf).__name__}')
+        self.crf = build_dense_crf(crf)
 
     def merge_preds(self, data_samples_list: List[SampleList]) -> SampleList:
         """Average the augmented predictions, then apply the CRF."""
