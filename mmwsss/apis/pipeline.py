@@ -12,7 +12,11 @@ absolute)::
                         crf='none',       # classifier config's test split;
                         cfg_options=dict())  # config None = the classifier's
     refinement = None                     # or dict(config=None, crf='psa',
-                                          #         cfg_options=dict())
+                                          #         cfg_options=dict()),
+                                          # or a trained refiner:
+                                          # dict(train_config='../affinity
+                                          #      net/....py',
+                                          #      train_cfg_options=dict())
     segmentation = dict(config='../deeplabv2/....py',  # stage 3
                         tta=True,         # also test with its tta_pipeline
                         crf=None,         # dense CRF after the TTA average
@@ -31,6 +35,7 @@ stage              what runs                                    output
 =================  ===========================================  ===========
 ``classifier``     ``tools/train.py`` classifier config          checkpoint
 ``pseudo_masks``   ``tools/test.py`` (CAM masks of train split)  ``masks/``
+``refinement_train`` ``tools/train.py`` refiner (AffinityNet)   checkpoint
 ``refinement``     ``tools/test.py`` with the refiner            ``masks/``
 ``segmentation``   ``tools/train.py`` on the (refined) masks     checkpoint
 ``test``           ``tools/test.py`` single scale on val         metrics
@@ -48,9 +53,14 @@ pseudo-mask stage from its last finished image. The results of all stages
 go to ``work_dir/results.json`` and are printed as a table.
 
 The refinement slot takes any test-time refiner that writes masks through
-``tools/test.py`` (here: the dense CRF of the pseudo-mask metric); refiners
-that need their own training (AffinityNet, IRN) plug in here when they
-exist.
+``tools/test.py`` (the dense CRF of the pseudo-mask metric), or a refiner
+with its own training: with ``refinement.train_config`` set (e.g. an
+AffinityNet config), ``refinement_train`` trains it on the CAMs saved by the
+pseudo-mask stage (``train_dataloader.dataset.cam_dir`` is set to
+``pseudo_masks/masks/cams``; the classifier's test config must save them,
+``test_evaluator.save_cams=True``) and ``refinement`` runs its test config
+(``config``, default ``train_config``) with that checkpoint on the same
+CAMs (``test_dataloader.dataset.cam_dir``).
 """
 import hashlib
 import json
@@ -70,13 +80,14 @@ from mmwsss.utils.io import atomic_write_bytes
 __all__ = ['PipelineError', 'WSSSPipeline', 'load_pipeline_config']
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STAGES = ('classifier', 'pseudo_masks', 'refinement', 'segmentation', 'test',
-          'test_tta')
+STAGES = ('classifier', 'pseudo_masks', 'refinement_train', 'refinement',
+          'segmentation', 'test', 'test_tta')
 # The metrics of results.json, as (key, stage, metric name in its output).
 RESULT_KEYS = (
     ('cam_pseudo_mask_mIoU', 'pseudo_masks', 'mIoU'),
     ('cam_pseudo_mask_oracle_mIoU', 'pseudo_masks', 'oracle_mIoU'),
     ('refined_pseudo_mask_mIoU', 'refinement', 'mIoU'),
+    ('refined_pseudo_mask_oracle_mIoU', 'refinement', 'oracle_mIoU'),
     ('val_mIoU', 'test', 'mIoU'),
     ('val_mIoU_tta', 'test_tta', 'mIoU'),
 )
@@ -90,6 +101,21 @@ def _resolve(path: Optional[str], base: str) -> Optional[str]:
     if path is None or osp.isabs(path):
         return path
     return osp.normpath(osp.join(base, path))
+
+
+def _check_stage_config(path: str, key: str, value: str, base: str) -> str:
+    """Resolve a stage config path; it must exist and parse."""
+    stage_cfg = _resolve(value, base)
+    if not osp.isfile(stage_cfg):
+        raise PipelineError(
+            f'pipeline config {path}: {key} {value} does not exist '
+            f'(resolved to {stage_cfg})')
+    try:
+        Config.fromfile(stage_cfg)
+    except Exception as e:  # syntax errors, missing _base_ files...
+        raise PipelineError(f'pipeline config {path}: {key} {stage_cfg} '
+                            f'cannot be read: {e}') from e
+    return stage_cfg
 
 
 def load_pipeline_config(path: str) -> Config:
@@ -123,6 +149,13 @@ def load_pipeline_config(path: str) -> Config:
         if not isinstance(stage, dict):
             raise PipelineError(f'pipeline config {path}: `{key}` must be a '
                                 f'dict or None, got {type(stage).__name__}')
+        if key == 'refinement' and stage.get('train_config'):
+            train_cfg = _check_stage_config(path, 'refinement.train_config',
+                                            stage['train_config'], base)
+            stage['train_config'] = train_cfg
+            stage.setdefault('config', None)
+            if not stage['config']:
+                stage['config'] = train_cfg
         stage_cfg = _resolve(stage.get('config'), base)
         if stage_cfg is None:
             continue
@@ -407,11 +440,23 @@ class WSSSPipeline:
 
         ref = cfg.get('refinement')
         if ref:
+            ref_ckpt = ckpt
+            ref_options = dict(ref.get('cfg_options') or {})
+            if ref.get('train_config'):
+                cam_dir = osp.join(masks, 'cams')
+                train_options = dict(ref.get('train_cfg_options') or {})
+                train_options['train_dataloader.dataset.cam_dir'] = cam_dir
+                records['refinement_train'] = self._stage(
+                    'refinement_train', run_dir,
+                    self._train('refinement_train', ref['train_config'],
+                                seed, train_options))
+                ref_ckpt = records['refinement_train']['checkpoint']
+                ref_options['test_dataloader.dataset.cam_dir'] = cam_dir
             records['refinement'] = self._stage(
                 'refinement', run_dir,
                 self._test('refinement', ref.get('config') or cls['config'],
-                           ckpt, ref.get('cfg_options'), ref.get('crf'),
-                           False, True))
+                           ref_ckpt, ref_options, ref.get('crf'), False,
+                           True))
             masks = records['refinement']['masks']
 
         seg = cfg.segmentation
@@ -517,6 +562,7 @@ def format_results(results: dict) -> str:
         cam_pseudo_mask_mIoU='CAM pseudo-mask mIoU (train, configured bg)',
         cam_pseudo_mask_oracle_mIoU='CAM pseudo-mask mIoU (train, oracle bg)',
         refined_pseudo_mask_mIoU='refined pseudo-mask mIoU (train)',
+        refined_pseudo_mask_oracle_mIoU='refined pseudo-mask mIoU (oracle)',
         val_mIoU='val mIoU, single scale',
         val_mIoU_tta=tta_name)
     head = f'| {"result":<46} | {"value":>14} |'

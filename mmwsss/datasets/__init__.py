@@ -5,12 +5,13 @@ from .coco import WSSSCOCODataset
 from .folder import WSSSFolderDataset
 from .synthetic import generate_synthetic_wsss
 from .synthetic_dataset import SyntheticWSSSDataset
-from .transforms import LoadWSSSAnnotations, PackWSSSInputs
+from .transforms import (CAMsToConfidentMask, LoadCAMs, LoadSaliencyMap,
+                         LoadWSSSAnnotations, PackWSSSInputs)
 from .voc import WSSSVOCDataset
 
 __all__ = [
     'BaseWSSSDataset', 'WSSSVOCDataset', 'WSSSCOCODataset',
     'WSSSFolderDataset', 'SyntheticWSSSDataset', 'generate_synthetic_wsss',
     'load_cls_label_file', 'class_balanced_subset', 'LoadWSSSAnnotations',
-    'PackWSSSInputs'
+    'PackWSSSInputs', 'LoadSaliencyMap', 'LoadCAMs', 'CAMsToConfidentMask'
 ]

@@ -162,6 +162,18 @@ class BaseWSSSDataset(BaseSegDataset):
             have its pseudo mask: missing ones are an error that says how
             many and which, never a silently smaller data set. Defaults to
             None (the ground-truth masks).
+        cam_dir (str, optional): A folder of saved CAMs
+            (``<cam_dir>/<image id>.npz`` with ``cams`` and ``labels``, as
+            written by :class:`~mmwsss.evaluation.PseudoMaskMetric` with
+            ``save_cams=True``); each image's path goes to
+            ``results['cam_path']`` for :class:`~mmwsss.datasets.LoadCAMs`.
+            Used as given (not joined with ``data_root``); missing files are
+            an error naming them. Defaults to None.
+        saliency_suffix (str): Suffix of the saliency maps. When
+            ``data_prefix`` has a ``saliency_path`` folder, every image gets
+            ``results['saliency_path'] = <folder>/<image id><suffix>`` for
+            :class:`~mmwsss.datasets.LoadSaliencyMap` (which decides what a
+            missing file means). Defaults to '.png'.
         subset_fraction (float, optional): Keep this class-balanced fraction
             of the images (e.g. ``1 / 8``), see
             :func:`class_balanced_subset`. Defaults to None (all images).
@@ -182,6 +194,8 @@ class BaseWSSSDataset(BaseSegDataset):
                  subset_seed: int = 0,
                  check_files: bool = True,
                  pseudo_mask_dir: Optional[str] = None,
+                 cam_dir: Optional[str] = None,
+                 saliency_suffix: str = '.png',
                  **kwargs) -> None:
         if label_source not in ('auto', 'file', 'mask', 'none'):
             raise ValueError("label_source must be 'auto', 'file', 'mask' or "
@@ -190,6 +204,8 @@ class BaseWSSSDataset(BaseSegDataset):
             raise ValueError('subset_fraction needs image labels; it cannot '
                              "be combined with label_source='none'")
         self.pseudo_mask_dir = pseudo_mask_dir
+        self.cam_dir = cam_dir
+        self.saliency_suffix = saliency_suffix
         self.cls_label_file = cls_label_file
         self.label_source = label_source
         self.subset_fraction = subset_fraction
@@ -218,6 +234,14 @@ class BaseWSSSDataset(BaseSegDataset):
                 f'{self.data_prefix.get("img_path")!r})')
         if self.pseudo_mask_dir is not None:
             self._use_pseudo_masks(data_list)
+        if self.cam_dir is not None:
+            self._attach_per_image_files(data_list, self.cam_dir, '.npz',
+                                         'cam_path', 'cam_dir', 'CAMs')
+        sal_root = self.data_prefix.get('saliency_path')
+        if sal_root:
+            for info in data_list:
+                info['saliency_path'] = osp.join(
+                    sal_root, self._image_id(info) + self.saliency_suffix)
         if self.check_files:
             self._check_files(data_list)
         label_file = self._resolve(self.cls_label_file)
@@ -251,21 +275,28 @@ class BaseWSSSDataset(BaseSegDataset):
         return osp.splitext(osp.basename(info['img_path']))[0]
 
     def _use_pseudo_masks(self, data_list: List[dict]) -> None:
-        root = self.pseudo_mask_dir
+        self._attach_per_image_files(data_list, self.pseudo_mask_dir,
+                                     self.seg_map_suffix, 'seg_map_path',
+                                     'pseudo_mask_dir', 'pseudo masks')
+
+    def _attach_per_image_files(self, data_list: List[dict], root: str,
+                                suffix: str, key: str, option: str,
+                                what: str) -> None:
+        """Set ``info[key] = <root>/<id><suffix>``; all must exist."""
         if not osp.isdir(root):
             raise FileNotFoundError(
-                f'{type(self).__name__}: pseudo_mask_dir {root} is not a '
+                f'{type(self).__name__}: {option} {root} is not a '
                 'directory (run the pseudo-mask stage first)')
         missing = []
         for info in data_list:
-            path = osp.join(root, self._image_id(info) + self.seg_map_suffix)
-            info['seg_map_path'] = path
+            path = osp.join(root, self._image_id(info) + suffix)
+            info[key] = path
             if not osp.isfile(path):
                 missing.append(osp.basename(path))
         if missing:
             raise FileNotFoundError(
-                f'{type(self).__name__}: pseudo_mask_dir {root} lacks the '
-                f'pseudo masks of {len(missing)} of {len(data_list)} images '
+                f'{type(self).__name__}: {option} {root} lacks the '
+                f'{what} of {len(missing)} of {len(data_list)} images '
                 f'listed in {self.ann_file or "the image folder"}, e.g. '
                 f'{missing[:5]} (an unfinished pseudo-mask run? rerun it; '
                 'finished images are skipped)')

@@ -1,6 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .backbones import *  # noqa: F401,F403
 from .decode_heads import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
 from .refiners import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403

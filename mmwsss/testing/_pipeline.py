@@ -6,17 +6,22 @@ They derive from the real CPU configs (``configs/cam/..._synthetic...`` and
 ResNet-18s, 40-pixel images, a handful of iterations, no worker processes.
 """
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 from ._utils import REPO_ROOT
 
 __all__ = [
     'TINY_GENERATE', 'write_tiny_cam_config', 'write_tiny_seg_config',
-    'write_tiny_pipeline_config'
+    'write_tiny_pipeline_config', 'write_tiny_eps_config',
+    'write_tiny_affinity_config'
 ]
 
 CAM_BASE = osp.join(REPO_ROOT, 'configs', 'cam',
                     'cam_r18w32-d8_1xb16-600_synthetic-96x96.py')
+EPS_BASE = osp.join(REPO_ROOT, 'configs', 'eps',
+                    'eps_r18w32-d8_1xb16-600_synthetic-96x96.py')
+AFF_BASE = osp.join(REPO_ROOT, 'configs', 'affinitynet',
+                    'affinitynet_r18w32-d8_1xb16-600_synthetic-96x96.py')
 SEG_BASE = osp.join(REPO_ROOT, 'configs', 'deeplabv2',
                     'deeplabv2_r18w32-d8_1xb16-600_synthetic-96x96.py')
 TINY_GENERATE = dict(num_train=10, num_val=4, image_size=40, seed=1)
@@ -56,6 +61,54 @@ model = dict(backbone=dict(stem_channels=8, base_channels=8),
              test_cfg=dict(scales=(1.0, 0.5)))
 test_evaluator = dict(crf=None, sweep=[0.1, 0.2, 0.3], save_cams=False)
 """ + _LOADERS + _schedule(iters)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def write_tiny_eps_config(path: str,
+                          data_root: str,
+                          iters: int = 2,
+                          generate: Optional[Dict] = None) -> str:
+    """Write a tiny EPS classifier config (saves its CAMs) to ``path``."""
+    generate = generate or TINY_GENERATE
+    text = f"""
+_base_ = [{EPS_BASE!r}]
+generate = {generate!r}
+data_root = {data_root!r}
+model = dict(backbone=dict(stem_channels=8, base_channels=8),
+             cam_head=dict(in_channels=64),
+             test_cfg=dict(scales=(1.0, 0.5)))
+test_evaluator = dict(crf=None, sweep=[0.1, 0.2, 0.3], save_cams=True)
+""" + _LOADERS + _schedule(iters)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def write_tiny_affinity_config(path: str,
+                               data_root: str,
+                               iters: int = 2,
+                               generate: Optional[Dict] = None) -> str:
+    """Write a tiny AffinityNet refiner config to ``path``."""
+    generate = generate or TINY_GENERATE
+    text = f"""
+_base_ = [{AFF_BASE!r}]
+generate = {generate!r}
+data_root = {data_root!r}
+model = dict(backbone=dict(stem_channels=8, base_channels=8),
+             aff_head=dict(in_channels=(16, 32, 64), channels=(8, 8, 16)),
+             test_cfg=dict(num_iters=8))
+train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, generate=generate))
+test_dataloader = dict(num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, generate=generate))
+train_cfg = dict(max_iters={iters}, val_interval={iters + 1})
+param_scheduler = [dict(type='PolyLR', power=0.9, begin=0, end={iters},
+                        by_epoch=False)]
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(interval={iters}))
+"""
     with open(path, 'w') as f:
         f.write(text)
     return path
@@ -102,20 +155,34 @@ train_pipeline = [
 
 def write_tiny_pipeline_config(folder: str,
                                iters: int = 2,
-                               refinement: bool = False,
+                               refinement: Union[bool, str] = False,
                                crf: Optional[str] = None,
-                               extra: str = '') -> str:
+                               extra: str = '',
+                               method: str = 'cam') -> str:
     """Write tiny stage configs and a pipeline config into ``folder``.
+
+    ``method`` is ``'cam'`` or ``'eps'`` (the classifier); ``refinement``
+    False, True (the dense CRF) or ``'affinitynet'`` (a trained refiner on
+    the saved CAMs).
 
     Returns:
         str: The pipeline config's path.
     """
     data_root = osp.join(folder, 'data')
-    cam = write_tiny_cam_config(
-        osp.join(folder, 'tiny_cam.py'), data_root, iters=iters)
+    if method == 'eps':
+        cam = write_tiny_eps_config(
+            osp.join(folder, 'tiny_eps.py'), data_root, iters=iters)
+    else:
+        cam = write_tiny_cam_config(
+            osp.join(folder, 'tiny_cam.py'), data_root, iters=iters)
     seg = write_tiny_seg_config(
         osp.join(folder, 'tiny_seg.py'), data_root, iters=iters)
-    ref = "dict(crf='psa')" if refinement else 'None'
+    if refinement == 'affinitynet':
+        aff = write_tiny_affinity_config(
+            osp.join(folder, 'tiny_aff.py'), data_root, iters=iters)
+        ref = f'dict(train_config={osp.basename(aff)!r})'
+    else:
+        ref = "dict(crf='psa')" if refinement else 'None'
     text = f"""
 classifier = dict(config={osp.basename(cam)!r})
 pseudo_masks = dict(crf='none')

@@ -228,3 +228,43 @@ def test_summarise_runs_mean_and_spread():
     assert one['seed'] == 3 and one['val_mIoU'] == 40.0
     assert one['summary']['val_mIoU']['std'] == 0.0
     assert np.isclose(one['summary']['val_mIoU']['mean'], 40.0)
+
+
+def test_eps_affinitynet_pipeline(tmp_path):
+    """EPS -> AffinityNet (trained on the saved CAMs) -> DeepLab-v2."""
+    pipeline = write_tiny_pipeline_config(
+        str(tmp_path), iters=2, refinement='affinitynet', method='eps')
+    work = str(tmp_path / 'work')
+    out = subprocess.run(
+        _cmd(pipeline, work) + ['--quiet'],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    run_dir = osp.join(work, 'seed_0')
+    results = json.load(open(osp.join(work, 'results.json')))
+    assert list(results['stage_wall_time_s']) == [
+        'classifier', 'pseudo_masks', 'refinement_train', 'refinement',
+        'segmentation', 'test', 'test_tta'
+    ]
+    for key in ('cam_pseudo_mask_mIoU', 'refined_pseudo_mask_mIoU',
+                'refined_pseudo_mask_oracle_mIoU', 'val_mIoU'):
+        assert 0.0 <= results[key] <= 100.0, key
+    cams = osp.join(run_dir, 'pseudo_masks', 'masks', 'cams')
+    assert len(os.listdir(cams)) == 10
+    # the EPS classifier logged its saliency loss
+    with open(osp.join(run_dir, 'classifier', 'stage.log')) as f:
+        assert 'loss_sal' in f.read()
+    # the refiner trained on the saved CAMs and refined them
+    for stage, key in (('refinement_train', 'train'),
+                       ('refinement', 'test')):
+        with open(osp.join(run_dir, stage, 'stage.log')) as f:
+            assert f'{key}_dataloader.dataset.cam_dir={cams}' in f.read()
+    refined = osp.join(run_dir, 'refinement', 'masks')
+    assert len([f for f in os.listdir(refined) if f.endswith('.png')]) == 10
+    report = json.load(open(osp.join(refined, 'pseudo_mask_eval.json')))
+    assert report['configured']['rule']['output'] == 'propagated'
+    with open(osp.join(run_dir, 'segmentation', 'stage.log')) as f:
+        assert f'pseudo_mask_dir={refined}' in f.read()

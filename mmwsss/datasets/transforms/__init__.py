@@ -1,5 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .formatting import PackWSSSInputs
-from .loading import LoadWSSSAnnotations
+from .loading import (CAMsToConfidentMask, LoadCAMs, LoadSaliencyMap,
+                      LoadWSSSAnnotations)
 
-__all__ = ['PackWSSSInputs', 'LoadWSSSAnnotations']
+__all__ = [
+    'PackWSSSInputs', 'LoadWSSSAnnotations', 'LoadSaliencyMap', 'LoadCAMs',
+    'CAMsToConfidentMask'
+]

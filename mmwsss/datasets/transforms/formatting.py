@@ -2,6 +2,7 @@
 """Packing of WSSS inputs into :class:`~mmseg.structures.SegDataSample`."""
 import numpy as np
 import torch
+from mmengine.structures import PixelData
 from mmseg.datasets.transforms import PackSegInputs
 from mmseg.registry import TRANSFORMS
 
@@ -16,12 +17,17 @@ class PackWSSSInputs(PackSegInputs):
     and also copies the image-level label vector into the data sample as the
     data field ``gt_score`` (a float multi-hot ``Tensor`` over the
     foreground classes), the field that mmwsss heads and mmpretrain's
-    multi-label metrics (e.g. ``mmpretrain.AveragePrecision``) read.
+    multi-label metrics (e.g. ``mmpretrain.AveragePrecision``) read. A
+    saliency map (:class:`LoadSaliencyMap`) becomes ``gt_saliency``
+    (``PixelData``, float in [0, 1], ``(1, H, W)``) with the meta key
+    ``saliency_valid``; saved CAMs (:class:`LoadCAMs`) become ``cams`` and
+    ``cam_labels``.
 
     Required Keys:
 
     - img, gt_score (from a :class:`~mmwsss.datasets.BaseWSSSDataset`)
     - gt_seg_map (optional), img_labels (optional)
+    - gt_saliency, saliency_valid (optional), cams, cam_labels (optional)
 
     Added Keys:
 
@@ -49,5 +55,23 @@ class PackWSSSInputs(PackSegInputs):
         packed = super().transform(results)
         gt_score = torch.from_numpy(
             np.asarray(results['gt_score'], dtype=np.float32))
-        packed['data_samples'].set_data(dict(gt_score=gt_score))
+        data_sample = packed['data_samples']
+        data_sample.set_data(dict(gt_score=gt_score))
+        if 'gt_saliency' in results:
+            sal = np.asarray(results['gt_saliency'], dtype=np.float32) / 255
+            data_sample.set_data(
+                dict(
+                    gt_saliency=PixelData(
+                        data=torch.from_numpy(
+                            np.ascontiguousarray(sal))[None])))
+            data_sample.set_metainfo(
+                dict(saliency_valid=bool(results.get('saliency_valid',
+                                                     True))))
+        if 'cams' in results:
+            data_sample.set_data(
+                dict(
+                    cams=torch.from_numpy(
+                        np.ascontiguousarray(results['cams'])),
+                    cam_labels=torch.from_numpy(
+                        np.asarray(results['cam_labels'], np.int64))))
         return packed

@@ -1,9 +1,19 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Mask loading that names the file it failed on."""
+"""Loading of masks, saliency maps and saved CAMs, with errors that name the
+file they failed on."""
+from typing import Optional
+
+import mmcv
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmengine import fileio
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
-__all__ = ['LoadWSSSAnnotations']
+__all__ = [
+    'LoadWSSSAnnotations', 'LoadSaliencyMap', 'LoadCAMs',
+    'CAMsToConfidentMask'
+]
 
 
 @TRANSFORMS.register_module()
@@ -35,3 +45,241 @@ class LoadWSSSAnnotations(LoadAnnotations):
         except Exception as e:  # decoders raise many exception types
             raise OSError(f"cannot read mask {results.get('seg_map_path')}: "
                           f'{type(e).__name__}: {e}') from e
+
+
+@TRANSFORMS.register_module()
+class LoadSaliencyMap(BaseTransform):
+    """Load a saliency map and keep it aligned with the image.
+
+    EPS (`Lee et al., CVPR 2021 <https://arxiv.org/abs/2105.08965>`_) uses
+    the map of an off-the-shelf salient object detector (PFAN, PoolNet,
+    DSS, the WSSS-BED collections ...) as pseudo-pixel supervision. Any
+    folder of grey PNGs works: the dataset puts
+    ``<data_prefix.saliency_path>/<image id><saliency_suffix>`` into
+    ``results['saliency_path']``. The map is stored as ``gt_saliency``
+    (uint8, 0..255) and appended to ``seg_fields``, so mmseg's geometric
+    transforms (``Resize``/``RandomResize``, ``RandomCrop``,
+    ``RandomFlip``, ``RandomRotate`` ...) move it exactly as the mask;
+    resizing is nearest-neighbour, like masks. Put this transform before
+    them. :class:`~mmwsss.datasets.PackWSSSInputs` packs it as
+    ``data_sample.gt_saliency`` (float in [0, 1]).
+
+    A colour map is converted to grey (ITU-R 601 luma, as PIL's ``'L'``).
+    A saliency map whose size differs from the image's is an error naming
+    the file: a saliency collection for other image sizes is a mistake, not
+    something to resize silently.
+
+    Required Keys:
+
+    - img, saliency_path
+
+    Added Keys:
+
+    - gt_saliency (np.uint8, H x W)
+    - saliency_valid (bool): False when the fallback ``'ignore'`` was used
+    - seg_fields (``'gt_saliency'`` appended)
+
+    Args:
+        fallback (str, optional): What a missing saliency file means:
+            None (an error naming the file), ``'ignore'`` (an all-zero map
+            flagged invalid: the saliency loss skips the image) or
+            ``'zeros'`` (an all-zero map used as supervision, i.e. "nothing
+            is salient"). Defaults to None.
+        imdecode_backend (str): mmcv decoding backend. Defaults to 'pillow'.
+        backend_args (dict, optional): mmengine file backend arguments.
+            Defaults to None.
+    """
+
+    FALLBACKS = (None, 'ignore', 'zeros')
+
+    def __init__(self,
+                 fallback: Optional[str] = None,
+                 imdecode_backend: str = 'pillow',
+                 backend_args: Optional[dict] = None) -> None:
+        if fallback not in self.FALLBACKS:
+            raise ValueError(f'LoadSaliencyMap: fallback must be one of '
+                             f'{self.FALLBACKS}, got {fallback!r}')
+        self.fallback = fallback
+        self.imdecode_backend = imdecode_backend
+        self.backend_args = backend_args
+
+    def transform(self, results: dict) -> dict:
+        """Load ``results['saliency_path']`` into ``gt_saliency``."""
+        path = results.get('saliency_path')
+        if path is None:
+            raise KeyError(
+                'LoadSaliencyMap: no "saliency_path" for '
+                f"{results.get('img_path')}; set data_prefix.saliency_path "
+                'of the dataset (an mmwsss BaseWSSSDataset)')
+        height, width = results['img'].shape[:2]
+        valid = True
+        if not fileio.exists(path, backend_args=self.backend_args):
+            if self.fallback is None:
+                raise FileNotFoundError(
+                    f'saliency map {path} (of {results.get("img_path")}) '
+                    'does not exist; set LoadSaliencyMap(fallback=...) to '
+                    "'ignore' or 'zeros' to train without it")
+            sal = np.zeros((height, width), np.uint8)
+            valid = self.fallback != 'ignore'
+        else:
+            try:
+                sal = mmcv.imfrombytes(
+                    fileio.get(path, backend_args=self.backend_args),
+                    flag='unchanged',
+                    backend=self.imdecode_backend)
+                if sal is None:
+                    raise ValueError('not an image')
+            except Exception as e:
+                raise OSError(f'cannot read saliency map {path}: '
+                              f'{type(e).__name__}: {e}') from e
+            if sal.ndim == 3:
+                sal = mmcv.rgb2gray(sal[..., :3]) if sal.shape[2] >= 3 \
+                    else sal[..., 0]
+            if sal.dtype != np.uint8:
+                if sal.max() > 255 or sal.min() < 0:
+                    raise ValueError(
+                        f'saliency map {path} has values outside 0..255 '
+                        f'({sal.min()}..{sal.max()})')
+                sal = sal.astype(np.uint8)
+            if sal.shape[:2] != (height, width):
+                raise ValueError(
+                    f'saliency map {path} is {sal.shape[1]}x{sal.shape[0]} '
+                    f'but its image {results.get("img_path")} is '
+                    f'{width}x{height}')
+        results['gt_saliency'] = np.ascontiguousarray(sal)
+        results['saliency_valid'] = valid
+        results.setdefault('seg_fields', [])
+        if 'gt_saliency' not in results['seg_fields']:
+            results['seg_fields'].append('gt_saliency')
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(fallback={self.fallback!r})'
+
+
+@TRANSFORMS.register_module()
+class LoadCAMs(BaseTransform):
+    """Load saved class activation maps for a refiner.
+
+    Reads ``results['cam_path']`` (set by a dataset with ``cam_dir``), an
+    ``.npz`` with ``cams`` (``(L, H, W)`` max-normalised maps of the image's
+    classes) and ``labels`` (``(L,)`` segmentation class indices), as
+    written by :class:`~mmwsss.evaluation.PseudoMaskMetric` with
+    ``save_cams=True`` from any CAM method (CAM, EPS ...).
+    :class:`~mmwsss.datasets.PackWSSSInputs` packs them as
+    ``data_sample.cams`` and ``data_sample.cam_labels``. For training
+    inputs, follow with :class:`CAMsToConfidentMask`.
+
+    Required Keys:
+
+    - img, cam_path
+
+    Added Keys:
+
+    - cams (np.float32, L x H x W), cam_labels (np.int64, L)
+
+    Args:
+        check_size (bool): Fail when the CAMs' size differs from the
+            image's. Defaults to True.
+    """
+
+    def __init__(self, check_size: bool = True) -> None:
+        self.check_size = check_size
+
+    def transform(self, results: dict) -> dict:
+        """Load ``results['cam_path']``."""
+        path = results.get('cam_path')
+        if path is None:
+            raise KeyError(
+                f"LoadCAMs: no \"cam_path\" for {results.get('img_path')}; "
+                'set the dataset\'s cam_dir')
+        try:
+            with np.load(path) as f:
+                cams = f['cams'].astype(np.float32)
+                labels = f['labels'].astype(np.int64)
+        except Exception as e:
+            raise OSError(f'cannot read CAMs {path}: {type(e).__name__}: '
+                          f'{e}') from e
+        if cams.ndim != 3 or cams.shape[0] != labels.shape[0]:
+            raise ValueError(f'CAMs {path}: expected cams (L, H, W) and '
+                             f'labels (L,), got {cams.shape} and '
+                             f'{labels.shape}')
+        if self.check_size and 'img' in results and \
+                cams.shape[1:] != results['img'].shape[:2]:
+            raise ValueError(
+                f'CAMs {path} are {cams.shape[2]}x{cams.shape[1]} but the '
+                f'image {results.get("img_path")} is '
+                f'{results["img"].shape[1]}x{results["img"].shape[0]}')
+        results['cams'] = cams
+        results['cam_labels'] = labels
+        return results
+
+
+@TRANSFORMS.register_module()
+class CAMsToConfidentMask(BaseTransform):
+    """Confident pseudo mask from CAMs: sure foreground, sure background,
+    and an uncertain band in between marked ``ignore_index``.
+
+    The affinity labels of AffinityNet (PSA) and IRN come from two
+    background levels: a pixel is background only where even a low
+    background score loses, foreground only where a high one does, and
+    unknown elsewhere (IRN ``step/cam_to_ir_label.py``: ``conf_fg_thres
+    0.30``, ``conf_bg_thres 0.05``; PSA uses ``alpha`` 4 and 32). With
+    ``m = max_k A_k``::
+
+        label = argmax_k A_k   if m >= fg_thr
+              = 0              if m <  bg_thr
+              = ignore_index   otherwise
+
+    Unlike IRN/PSA no dense CRF is applied here; masks of any method can
+    be used instead through ``pseudo_mask_dir`` (their ``ignore_index``
+    pixels are the uncertain ones). The mask replaces ``gt_seg_map`` and
+    joins ``seg_fields``; ``cams`` are dropped (they are not geometrically
+    transformed).
+
+    Required Keys:
+
+    - cams, cam_labels (from :class:`LoadCAMs`)
+
+    Added Keys:
+
+    - gt_seg_map (np.uint8), seg_fields
+
+    Args:
+        fg_thr (float): Defaults to 0.30 (IRN).
+        bg_thr (float): Defaults to 0.05 (IRN).
+        ignore_index (int): Defaults to 255.
+    """
+
+    def __init__(self,
+                 fg_thr: float = 0.30,
+                 bg_thr: float = 0.05,
+                 ignore_index: int = 255) -> None:
+        if not 0 <= bg_thr <= fg_thr <= 1:
+            raise ValueError('CAMsToConfidentMask needs 0 <= bg_thr <= '
+                             f'fg_thr <= 1, got {bg_thr} and {fg_thr}')
+        self.fg_thr = fg_thr
+        self.bg_thr = bg_thr
+        self.ignore_index = ignore_index
+
+    def transform(self, results: dict) -> dict:
+        """Replace ``gt_seg_map`` by the confident mask."""
+        cams = results.pop('cams')
+        labels = results.pop('cam_labels')
+        height, width = cams.shape[1:]
+        if cams.shape[0] == 0:
+            mask = np.zeros((height, width), np.uint8)
+        else:
+            peak = cams.max(axis=0)
+            mask = labels[cams.argmax(axis=0)].astype(np.uint8)
+            mask[peak < self.fg_thr] = self.ignore_index
+            mask[peak < self.bg_thr] = 0
+        results['gt_seg_map'] = mask
+        results.setdefault('seg_fields', [])
+        if 'gt_seg_map' not in results['seg_fields']:
+            results['seg_fields'].append('gt_seg_map')
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(fg_thr={self.fg_thr}, '
+                f'bg_thr={self.bg_thr})')

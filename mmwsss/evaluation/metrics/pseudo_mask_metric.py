@@ -91,7 +91,11 @@ class PseudoMaskMetric(IoUMetric):
       kind (SEAM#31, ReCAM#3); it is an upper bound, not a usable setting;
     - the **GT-free** value: Otsu's threshold of the CAM-maximum histogram
       (snapped to the nearest swept value), chosen without any mask;
-    - the **configured** value: the model's ``test_cfg.bg``.
+    - the **configured** value: the model's ``test_cfg.bg``, or, when
+      the samples carry their own ``bg_score`` (a refiner's background,
+      e.g. the propagated one of :class:`~mmwsss.models.AffinityNet`,
+      whose rule then has ``output='propagated'``), the argmax over that
+      background and the maps. The sweep always uses the rule family.
 
     Resume: with ``output_dir`` set, each image's statistics are saved to
     ``output_dir/.stats/<id>.npz`` after its PNG; a
@@ -215,6 +219,21 @@ class PseudoMaskMetric(IoUMetric):
             for r, crf_flag in settings:
                 if not crf_flag:
                     maps[(_rule_key(r), False)] = cams_to_label(cams, labels, r)
+            bg_out = sample.get('bg_score')
+            if bg_out is not None:
+                # a refiner's own background (e.g. AffinityNet's propagated
+                # one) decides the output setting; the sweep keeps the rule
+                bg_out = bg_out.float().cpu().reshape((1, ) + cams.shape[1:])
+                if self.crf is None:
+                    out_label = cams_to_label(cams, labels, rule, bg_out)
+                else:
+                    image = mmcv.imread(sample['img_path'],
+                                        channel_order='rgb')
+                    probs = torch.cat([bg_out, cams]).clamp(min=1e-5)
+                    probs = (probs / probs.sum(0, keepdim=True)).numpy()
+                    lut = torch.cat([labels.new_zeros(1), labels])
+                    out_label = lut[torch.from_numpy(
+                        np.asarray(self.crf(image, probs)).argmax(0))]
             crf_rules = [r for r, f in settings if f]
             if crf_rules:
                 image = mmcv.imread(sample['img_path'], channel_order='rgb')
@@ -228,6 +247,8 @@ class PseudoMaskMetric(IoUMetric):
                                                list(uniq.values()))):
                     maps[(key, True)] = lbl
             out_map = maps[(_rule_key(settings[0][0]), settings[0][1])]
+            if bg_out is not None:
+                out_map = out_label
             if self.output_dir is not None:
                 image_id = self._image_id(sample)
                 save_palette_png(
@@ -254,12 +275,14 @@ class PseudoMaskMetric(IoUMetric):
                         f"ground truth of {sample['img_path']} has shape "
                         f'{tuple(gt.shape)} but the CAMs have '
                         f'{tuple(out_map.shape)}')
+                setting_maps = [out_map] + [
+                    maps[(_rule_key(r), f)] for r, f in settings[1:]
+                ]
                 stats = np.stack([
                     np.stack([
                         a.numpy() for a in self.intersect_and_union(
-                            maps[(_rule_key(r), f)], gt, num_classes,
-                            self.ignore_index)
-                    ]) for r, f in settings
+                            m, gt, num_classes, self.ignore_index)
+                    ]) for m in setting_maps
                 ]).astype(np.int64)
             result = dict(
                 stats=stats,
@@ -426,10 +449,12 @@ class PseudoMaskMetric(IoUMetric):
                 notes.append('oracle (GT-tuned, no CRF)')
             if i == gt_free:
                 notes.append(f'GT-free (Otsu t={gt_free_t:.2f})')
-            if _rule_key(r) == out_key:
+            if _rule_key(r) == out_key and not rule.get('output'):
                 notes.append('configured')
             lines.append(row + ' ' + ', '.join(notes))
         crf_txt = ' + CRF' if table_crf is not None else ''
+        if rule.get('output'):
+            out_key = f"background {rule['output']}"
         lines.append(f'configured ({out_key}{crf_txt}): mIoU {out_miou:.2f}; '
                      'oracle values are tuned on the ground truth and are '
                      'upper bounds, GT-free values use no mask.')

@@ -1,4 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
+from .affinity_head import AffinityHead, downsample_label
 from .cam_head import CAMHead
+from .eps_head import EPSHead
 
-__all__ = ['CAMHead']
+__all__ = ['CAMHead', 'EPSHead', 'AffinityHead', 'downsample_label']

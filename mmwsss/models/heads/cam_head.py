@@ -87,6 +87,25 @@ class CAMHead(BaseModule):
         """Class activation maps ``(B, K, h, w)`` (before any ReLU)."""
         return self.classifier(self.dropout(self._select(feats)))
 
+    def localization_maps(self, out: Tensor) -> Tensor:
+        """The per-class maps that inference sums over scales and flips.
+
+        For the CAM head these are the raw outputs (rectified by the
+        segmentor); heads with other outputs (e.g.
+        :class:`~mmwsss.models.EPSHead`) override it.
+
+        Args:
+            out (Tensor): :meth:`forward` output.
+
+        Returns:
+            Tensor: ``(B, K, h, w)`` maps of the ``K`` foreground classes.
+        """
+        return out
+
+    def image_logits(self, out: Tensor) -> Tensor:
+        """Image-level logits ``(B, K)`` of the foreground classes."""
+        return self.pool(out)
+
     @staticmethod
     def pool(cams: Tensor) -> Tensor:
         """Image-level logits ``(B, K)`` from CAMs by global average pooling."""

@@ -45,6 +45,8 @@ class CAMSegmentor(BaseSegmentor):
         ├── for s in scales:                      (+ flipped copy in batch)
         │   ├── extract_feat(resize(inputs, s))   backbone (+ neck)
         │   ├── cam_head(feat)                    M = W * f, (B, K, h, w)
+        │   │                                     (EPSHead: softmax of K+1
+        │   │                                     maps, background dropped)
         │   ├── logits += GAP(M)                  image-level scores
         │   └── cams += upsample(relu(M[labels]) + flip(relu(M'[labels])))
         ├── A = cams / (max cams + 1e-5)          normalize_cams
@@ -66,7 +68,8 @@ class CAMSegmentor(BaseSegmentor):
     Args:
         backbone (dict): Backbone config (mmseg ``ResNet``/``ResNetV1c``/
             ``ResNeXt`` or ``mmpretrain.X``).
-        cam_head (dict): :class:`~mmwsss.models.CAMHead` config.
+        cam_head (dict): :class:`~mmwsss.models.CAMHead` config, or a
+            subclass such as :class:`~mmwsss.models.EPSHead`.
         neck (dict, optional): Neck config. Defaults to None.
         data_preprocessor (dict, optional): Usually
             ``SegDataPreProcessor``. Defaults to None.
@@ -135,18 +138,22 @@ class CAMSegmentor(BaseSegmentor):
     def _forward(self,
                  inputs: Tensor,
                  data_samples: OptSampleList = None) -> Tensor:
-        """Raw class activation maps ``(B, K, h, w)``."""
+        """Raw head output, e.g. class activation maps ``(B, K, h, w)``."""
         return self.cam_head(self.extract_feat(inputs))
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Multi-label classification losses (stage 1)."""
+        # mmseg's preprocessor records the padded batch size only at test
+        # time; heads with pixel targets (EPSHead) need it in training too
+        for ds in data_samples:
+            ds.set_metainfo(dict(batch_input_shape=tuple(inputs.shape[-2:])))
         return self.cam_head.loss(self.extract_feat(inputs), data_samples)
 
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: List[dict]) -> Tensor:
         """Single-scale normalised CAMs of all classes at input size."""
         cams = F.interpolate(
-            self._forward(inputs),
+            self.cam_head.localization_maps(self._forward(inputs)),
             size=inputs.shape[2:],
             mode='bilinear',
             align_corners=False)
@@ -189,8 +196,9 @@ class CAMSegmentor(BaseSegmentor):
                 recompute_scale_factor=False)
             if flip:
                 x = torch.cat([x, x.flip(-1)], dim=0)
-            cams = self._forward(x)
-            logits = self.cam_head.pool(cams)
+            out = self._forward(x)
+            logits = self.cam_head.image_logits(out)
+            cams = self.cam_head.localization_maps(out)
             if flip:
                 logits = logits.view(2, batch, -1).mean(0)
                 cams = torch.relu(cams[:batch]) + \

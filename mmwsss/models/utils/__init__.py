@@ -1,8 +1,11 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .cam_utils import (background_score, cams_to_label, cams_to_probs,
                         check_bg_rule, normalize_cams, power_to_threshold)
+from .random_walk import (affinity_pairs, dense_random_walk,
+                          pair_displacements, random_walk)
 
 __all__ = [
     'normalize_cams', 'background_score', 'cams_to_label', 'cams_to_probs',
-    'power_to_threshold', 'check_bg_rule'
+    'power_to_threshold', 'check_bg_rule', 'pair_displacements',
+    'affinity_pairs', 'random_walk', 'dense_random_walk'
 ]

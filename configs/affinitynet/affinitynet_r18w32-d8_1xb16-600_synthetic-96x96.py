@@ -1,0 +1,102 @@
+# AffinityNet (PSA) on the embedded synthetic dataset, as a refiner of the
+# pseudo masks of any CAM method (CAM, EPS ...). CPU-sized: the half-width
+# ResNet-18 of the CAM configs (output stride 8, features of its last three
+# stages), trained from scratch for 600 iterations.
+#
+# Training reads the CAMs saved by the pseudo-mask stage (cam_dir, .npz) and
+# turns them into confident masks: foreground where max CAM >= 0.3,
+# background below 0.05, uncertain in between (IRN's conf_fg/conf_bg).
+# Testing refines the same CAMs by the random walk (beta 8, t 256, radius
+# 5, background (1 - max)^16: PSA infer_aff.py) and scores the refined
+# masks on the train split. tools/run_pipeline.py sets cam_dir; by hand:
+#   python tools/train.py CONFIG --cfg-options \
+#       train_dataloader.dataset.cam_dir=WORK/pseudo_masks/masks/cams
+#   python tools/test.py CONFIG CKPT --out OUT --cfg-options \
+#       test_dataloader.dataset.cam_dir=WORK/pseudo_masks/masks/cams
+_base_ = [
+    '../_base_/datasets/synthetic_cls.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_cam_poly.py'
+]
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255,
+    size_divisor=32)
+model = dict(
+    type='AffinityNet',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        num_stages=4,
+        stem_channels=32,
+        base_channels=32,
+        out_indices=(1, 2, 3),
+        strides=(1, 2, 1, 1),
+        dilations=(1, 1, 2, 4),
+        style='pytorch',
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        init_cfg=None),
+    aff_head=dict(
+        type='AffinityHead',
+        in_channels=(64, 128, 256),
+        num_classes=6,
+        # a quarter of the paper's (128, 256, 512) for this small backbone
+        channels=(32, 64, 128),
+        radius=5),
+    test_cfg=dict(
+        radius=5,
+        beta=8.0,
+        num_iters=256,
+        bg=dict(type='power', alpha=16),
+        output_bg='propagated',
+        sweep_bg=dict(type='threshold', thr=0.25)))
+crop_size = (96, 96)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadCAMs'),
+    dict(type='CAMsToConfidentMask', fg_thr=0.30, bg_thr=0.05),
+    dict(
+        type='RandomResize',
+        scale=(96, 96),
+        ratio_range=(0.75, 1.25),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackWSSSInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadWSSSAnnotations'),
+    dict(type='LoadCAMs'),
+    dict(type='PackWSSSInputs'),
+]
+train_dataloader = dict(
+    dataset=dict(cam_dir=None, pipeline=train_pipeline))
+test_dataloader = dict(dataset=dict(cam_dir=None, pipeline=test_pipeline))
+# no validation: the refiner is judged by the masks it refines (test)
+val_dataloader = None
+val_evaluator = None
+val_cfg = None
+test_evaluator = dict(
+    _delete_=True,
+    type='PseudoMaskMetric',
+    sweep=[0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5])
+max_iters = 600
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
+    paramwise_cfg=dict(_delete_=True, custom_keys={}))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
+    dict(type='PolyLR', power=0.9, begin=50, end=max_iters, by_epoch=False)
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
+default_hooks = dict(
+    logger=dict(interval=25),
+    checkpoint=dict(interval=max_iters),
+    visualization=dict(type='SegVisualizationHook', draw=False))
+randomness = dict(seed=0)

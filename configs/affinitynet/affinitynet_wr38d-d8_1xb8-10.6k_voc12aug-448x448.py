@@ -1,0 +1,91 @@
+# AffinityNet (PSA) on PASCAL VOC 2012 aug with the reference settings
+# (jiwoon-ahn/psa train_aff.py / infer_aff.py): ResNet-38d features conv4,
+# conv5, conv6 (levels 3, 4, 5), 10.6k iterations at batch 8 (PSA: 8 epochs
+# of train_aug), crop 448, SGD lr 0.1 (x10 for the new layers), weight decay
+# 5e-4, poly; pairs within radius 5; random walk beta 8, t 256, background
+# (1 - max)^16. It refines the CAMs of any method saved by the pseudo-mask
+# stage (PseudoMaskMetric save_cams=True) given as cam_dir, e.g. EPS's:
+#   configs/pipelines/pipeline_eps-affinitynet-deeplabv2_wr38d_voc12aug.py
+# Training labels: confident masks from those CAMs (fg >= 0.30, bg < 0.05,
+# uncertain in between; IRN's levels, no CRF).
+_base_ = [
+    '../_base_/datasets/voc12aug_cls.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_cam_poly.py'
+]
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255,
+    size_divisor=8)
+model = dict(
+    type='AffinityNet',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='ResNet38d',
+        out_indices=(3, 4, 5),
+        norm_cfg=dict(type='BN', requires_grad=False),
+        norm_eval=True,
+        frozen_stages=1,
+        init_cfg=dict(
+            type='Pretrained', checkpoint='pretrain/resnet38d_ilsvrc.pth')),
+    aff_head=dict(
+        type='AffinityHead',
+        in_channels=(512, 1024, 4096),
+        num_classes=21,
+        channels=(128, 256, 512),
+        radius=5),
+    test_cfg=dict(
+        radius=5,
+        beta=8.0,
+        num_iters=256,
+        bg=dict(type='power', alpha=16),
+        output_bg='propagated'))
+crop_size = (448, 448)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadCAMs'),
+    dict(type='CAMsToConfidentMask', fg_thr=0.30, bg_thr=0.05),
+    dict(
+        type='RandomResize',
+        scale=(768, 768),
+        ratio_range=(448 / 768, 1.0),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackWSSSInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadWSSSAnnotations'),
+    dict(type='LoadCAMs'),
+    dict(type='PackWSSSInputs'),
+]
+train_dataloader = dict(
+    batch_size=8,
+    dataset=dict(
+        # CAMs exist for the pseudo-mask split (train, 1,464 images). PSA
+        # trains on train_aug CAMs: run the pseudo-mask stage on
+        # train_aug.txt and set ann_file to it for the reference setting.
+        ann_file='ImageSets/Segmentation/train.txt',
+        cam_dir=None,
+        pipeline=train_pipeline))
+test_dataloader = dict(dataset=dict(cam_dir=None, pipeline=test_pipeline))
+val_dataloader = None
+val_evaluator = None
+val_cfg = None
+test_evaluator = dict(_delete_=True, type='PseudoMaskMetric')
+max_iters = 10600
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
+    paramwise_cfg=dict(custom_keys={'aff_head': dict(lr_mult=10.0)}))
+param_scheduler = [
+    dict(type='PolyLR', power=0.9, begin=0, end=max_iters, by_epoch=False)
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
+default_hooks = dict(
+    checkpoint=dict(interval=max_iters),
+    visualization=dict(type='SegVisualizationHook', draw=False))

@@ -1,0 +1,8 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+from .affinity_loss import AffinityLoss, affinity_pair_labels
+from .eps_loss import EPSLoss, eps_estimated_saliency, eps_split_classes
+
+__all__ = [
+    'EPSLoss', 'eps_split_classes', 'eps_estimated_saliency', 'AffinityLoss',
+    'affinity_pair_labels'
+]
