@@ -8,6 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
 from mmseg.registry import METRICS, MODELS, TRANSFORMS
 
 import mmwsss  # noqa: F401
@@ -27,6 +28,8 @@ def _num_classes(model):
     """Classes incl. background of a CAM segmentor or a segmentor."""
     if hasattr(model, 'cam_head'):
         return model.cam_head.num_classes + 1
+    if hasattr(model, 'aff_head'):
+        return model.aff_head.num_classes
     return model.decode_head.num_classes
 
 
@@ -46,6 +49,8 @@ def test_config_builds(path):
     assert _num_classes(model) == NUM_CLASSES[osp.basename(path).split('_')
                                               [-1].split('-')[0]]
     for split in ('train', 'val', 'test'):
+        if cfg.get(f'{split}_dataloader') is None:  # refiners: no val
+            continue
         for t in cfg[f'{split}_dataloader'].dataset.pipeline:
             TRANSFORMS.build(t)
     if 'tta_pipeline' in cfg and not hasattr(model, 'cam_head'):
@@ -54,8 +59,10 @@ def test_config_builds(path):
             TRANSFORMS.build(t)
         tta = MODELS.build(dict(cfg.tta_model, module=model))
         assert tta.module is model
-    for ev in (cfg.val_evaluator if isinstance(cfg.val_evaluator, list) else
-               [cfg.val_evaluator]) + [cfg.test_evaluator]:
+    val_ev = cfg.get('val_evaluator') or []
+    for ev in (val_ev if isinstance(val_ev, list) else [val_ev]) + [
+            cfg.test_evaluator
+    ]:
         METRICS.build(ev)
     # naming grammar: {method}_{backbone}_{N}xb{M}-{schedule}_{dataset}-{crop}
     name = osp.splitext(osp.basename(path))[0]
@@ -77,18 +84,30 @@ def test_cpu_config_forward(path):
     model = MODELS.build(cfg.model)
     n_cls = _num_classes(model)
     is_cam = hasattr(model, 'cam_head')
-    size = 64 if is_cam else cfg.crop_size[0]
+    is_aff = hasattr(model, 'aff_head')
+    size = 64 if is_cam or is_aff else cfg.crop_size[0]
     data = demo_wsss_inputs(2, (3, size, size), num_classes=n_cls)
+    if is_cam and type(model.cam_head).__name__ == 'EPSHead':
+        for ds in data['data_samples']:  # EPS needs saliency maps
+            ds.gt_saliency = PixelData(data=torch.rand(1, size, size))
     batch = model.data_preprocessor(data, training=True)
     losses = model(**batch, mode='loss')
-    loss = losses['loss_cls'] if is_cam else losses['decode.loss_ce']
-    assert torch.isfinite(loss)
+    key = 'loss_cls' if is_cam else 'loss_aff' if is_aff else \
+        'decode.loss_ce'
+    assert torch.isfinite(losses[key])
+    if is_cam and type(model.cam_head).__name__ == 'EPSHead':
+        assert torch.isfinite(losses['loss_sal'])
     model.eval()
     data = demo_wsss_inputs(1, (3, 64, 64), num_classes=n_cls)
+    if is_aff:  # the refiner refines CAMs: those of the image's classes
+        ds = data['data_samples'][0]
+        labels = torch.tensor(ds.metainfo['img_labels'])
+        ds.set_data(dict(cams=torch.rand(len(labels), 64, 64),
+                         cam_labels=labels))
     batch = model.data_preprocessor(data, training=False)
     out = model(**batch, mode='predict')[0]
     assert out.pred_sem_seg.data.shape == (1, 64, 64)
-    if is_cam:
+    if is_cam or is_aff:
         assert np.isin(out.pred_sem_seg.data.unique().numpy(),
                        [0] + out.cam_labels.tolist()).all()
     else:
@@ -102,3 +121,5 @@ def test_pipeline_configs_resolve(path):
     cfg = load_pipeline_config(path)
     for key in ('classifier', 'segmentation'):
         assert osp.isfile(cfg[key]['config'])
+    if (cfg.get('refinement') or {}).get('train_config'):
+        assert osp.isfile(cfg.refinement['train_config'])

@@ -1,0 +1,59 @@
+# AffinityNet on the MSRC-21 photographs (CPU): the half-width ResNet-18 at
+# output stride 8, from scratch, 1,000 iterations on 128-px crops; trained
+# on confident masks from the saved CAMs of any method (cam_dir), then the
+# random walk (PSA settings) over the same CAMs of the train split.
+# tools/run_pipeline.py sets cam_dir; by hand see the synthetic config.
+_base_ = ['./affinitynet_r18w32-d8_1xb16-600_synthetic-96x96.py']
+dataset_type = 'WSSSVOCDataset'
+data_root = 'data/msrc21'
+model = dict(aff_head=dict(num_classes=21))
+crop_size = (128, 128)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadCAMs'),
+    dict(type='CAMsToConfidentMask', fg_thr=0.30, bg_thr=0.05),
+    dict(
+        type='RandomResize',
+        scale=(320, 320),
+        ratio_range=(0.5, 1.0),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackWSSSInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadWSSSAnnotations'),
+    dict(type='LoadCAMs'),
+    dict(type='PackWSSSInputs'),
+]
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix=dict(
+            img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        label_source='mask',
+        cam_dir=None,
+        pipeline=train_pipeline))
+test_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix=dict(
+            img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        label_source='mask',
+        cam_dir=None,
+        pipeline=test_pipeline))
+max_iters = 1000
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
+    dict(type='PolyLR', power=0.9, begin=50, end=max_iters, by_epoch=False)
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
+default_hooks = dict(checkpoint=dict(interval=max_iters))
