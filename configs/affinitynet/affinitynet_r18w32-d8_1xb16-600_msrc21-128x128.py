@@ -1,5 +1,5 @@
 # AffinityNet on the MSRC-21 photographs (CPU): the half-width ResNet-18 at
-# output stride 8, from scratch, 1,000 iterations on 128-px crops; trained
+# output stride 8, from scratch, 600 iterations on 128-px crops; trained
 # on confident masks from the saved CAMs of any method (cam_dir), then the
 # random walk (PSA settings) over the same CAMs of the train split.
 # tools/run_pipeline.py sets cam_dir; by hand see the synthetic config.
@@ -50,7 +50,7 @@ test_dataloader = dict(
         label_source='mask',
         cam_dir=None,
         pipeline=test_pipeline))
-max_iters = 1000
+max_iters = 600
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
     dict(type='PolyLR', power=0.9, begin=50, end=max_iters, by_epoch=False)
