@@ -6,7 +6,10 @@
 _base_ = ['./affinitynet_r18w32-d8_1xb16-600_synthetic-96x96.py']
 dataset_type = 'WSSSVOCDataset'
 data_root = 'data/msrc21'
-model = dict(aff_head=dict(num_classes=21))
+# the photographs (about 320 x 213) give a 40 x 27 grid at stride 8: the
+# walk length scaled from PSA's (t = 256 on 63 x 47) is 256 * 1080 / 2961
+# ~ 93, rounded to the power of two 128
+model = dict(aff_head=dict(num_classes=21), test_cfg=dict(num_iters=128))
 crop_size = (128, 128)
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -149,3 +149,23 @@ def test_affinity_net_predict():
         model.predict(inputs[:1], [SegDataSample()])
     with pytest.raises(ValueError, match='num_iters'):
         _tiny_affinity_net(num_iters=-1)
+
+
+def test_affinity_net_predict_on_a_resized_image():
+    """The image may be resized for a finer grid; CAMs and output follow."""
+    torch.manual_seed(0)
+    # no walk: what is checked is the resizing around it
+    model = _tiny_affinity_net(num_iters=0).eval()
+    cams = np.zeros((1, 20, 18), np.float32)
+    cams[0, :, 9:] = 0.9  # class 2 on the right half only
+    ds = _sample(cams, [2], (20, 18))
+    ds.set_metainfo(dict(img_shape=(40, 36)))
+    out = model.predict(torch.randn(1, 3, 64, 64), [ds])[0]
+    assert out.cams.shape == (1, 20, 18) and out.bg_score.shape == (1, 20, 18)
+    pred = out.pred_sem_seg.data[0]
+    assert pred.shape == (20, 18)
+    # the far left stays background, the far right stays class 2
+    assert (pred[:, :3] == 0).all() and (pred[:, -3:] == 2).all()
+    wrong = _sample(np.zeros((1, 10, 10), np.float32), [2], (20, 18))
+    with pytest.raises(ValueError, match='are \\(10, 10\\) but the image'):
+        model.predict(torch.randn(1, 3, 64, 64), [wrong])

@@ -51,6 +51,11 @@ class AffinityNet(BaseSegmentor):
         ├── S_rw = S_8 T^t,  T = W^beta D^-1       random_walk (sparse)
         └── upsample, label = argmax(S_rw)         (or a threshold rule)
 
+    The CAMs are given at the original image size; a test pipeline may
+    resize the image (e.g. ``Resize(scale_factor=2)`` to walk on a finer grid
+    for small images): the CAMs are resized to it and the result back to the
+    original size.
+
     Each predicted sample carries ``cams`` (the propagated class maps
     divided by their joint maximum, as IRN ``make_sem_seg_labels.py``),
     ``cam_labels`` and, with ``output_bg='propagated'``, ``bg_score`` (the
@@ -148,7 +153,7 @@ class AffinityNet(BaseSegmentor):
         Args:
             feats (list[Tensor]): Backbone features of the batch.
             index (int): The image in the batch.
-            cams (Tensor): ``(L, H, W)`` normalised CAMs at image size.
+            cams (Tensor): ``(L, H, W)`` normalised CAMs at input image size.
             pad_shape (tuple): ``(H_in, W_in)`` of the network input.
 
         Returns:
@@ -199,12 +204,27 @@ class AffinityNet(BaseSegmentor):
                 raise ValueError('AffinityNet.predict does not support '
                                  'flipped test inputs')
             img_h, img_w = meta.get('img_shape', cams.shape[-2:])[:2]
-            if tuple(cams.shape[-2:]) != (img_h, img_w):
+            ori_h, ori_w = meta.get('ori_shape', cams.shape[-2:])[:2]
+            if tuple(cams.shape[-2:]) != (ori_h, ori_w):
                 raise ValueError(
                     f"CAMs of {meta.get('img_path')} are "
-                    f'{tuple(cams.shape[-2:])} but the input image is '
-                    f'{(img_h, img_w)}; the test pipeline must not resize')
+                    f'{tuple(cams.shape[-2:])} but the image is '
+                    f'{(ori_h, ori_w)}')
+            if (img_h, img_w) != (ori_h, ori_w) and cams.shape[0]:
+                # a test pipeline that resizes the image (e.g. to walk on a
+                # finer grid): the CAMs follow it
+                cams = F.interpolate(
+                    cams[None], (img_h, img_w),
+                    mode='bilinear',
+                    align_corners=False)[0]
+            elif (img_h, img_w) != (ori_h, ori_w):
+                cams = cams.new_zeros((0, img_h, img_w))
             walked = self.refine(feats, i, cams, inputs.shape[-2:])
+            if (img_h, img_w) != (ori_h, ori_w):
+                walked = F.interpolate(
+                    walked[None], (ori_h, ori_w),
+                    mode='bilinear',
+                    align_corners=False)[0]
             peak = walked[1:].max() if walked.shape[0] > 1 else \
                 walked.new_tensor(1.0)
             peak = peak.clamp(min=1e-5)
