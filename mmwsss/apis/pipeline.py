@@ -455,8 +455,8 @@ class WSSSPipeline:
             records['refinement'] = self._stage(
                 'refinement', run_dir,
                 self._test('refinement', ref.get('config') or cls['config'],
-                           ref_ckpt, ref_options, ref.get('crf'), False,
-                           True))
+                           ref_ckpt, ref_options or ref.get('cfg_options'),
+                           ref.get('crf'), False, True))
             masks = records['refinement']['masks']
 
         seg = cfg.segmentation

@@ -146,3 +146,24 @@ def test_crf_sweep_subset(tmp_path):
     metric.process({}, [_sample(path)])
     res = metric.compute_metrics(metric.results)
     assert 0 <= res['oracle_mIoU_crf'] <= 100
+
+
+def test_own_background_decides_the_output(tmp_path):
+    """A refiner's bg_score (AffinityNet's propagated background) gives the
+    output masks; the sweep still uses the threshold rule."""
+    sample = _sample(
+        '/data/img_002.jpg',
+        rule=dict(type='threshold', thr=0.3, output='propagated'))
+    # argmax([bg, cam]): bg [0.5, 0.5, 0.7, 0.1] vs cam [0.1, 0.4, 0.6, 0.9]
+    # -> [0, 0, 0, 1]: bg IoU 2/3, a 1/2
+    sample['bg_score'] = torch.tensor([[[0.5, 0.5, 0.7, 0.1]]])
+    out = str(tmp_path / 'masks')
+    metric = _metric(sweep=[0.3, 0.4], output_dir=out)
+    metric.process({}, [sample])
+    res = metric.compute_metrics(metric.results)
+    assert res['mIoU'] == pytest.approx(100 * (2 / 3 + 1 / 2) / 2, abs=0.01)
+    assert res['oracle_mIoU'] == pytest.approx(100.0)  # thr 0.4, as before
+    png = np.asarray(Image.open(osp.join(out, 'img_002.png')))
+    assert png.tolist() == [[0, 0, 0, 1]]
+    report = json.load(open(osp.join(out, 'pseudo_mask_eval.json')))
+    assert report['configured']['rule']['output'] == 'propagated'
