@@ -9,40 +9,10 @@
 # Training labels: confident masks from those CAMs (fg >= 0.30, bg < 0.05,
 # uncertain in between; IRN's levels, no CRF).
 _base_ = [
+    '../_base_/models/affinitynet_wr38d.py',
     '../_base_/datasets/voc12aug_cls.py', '../_base_/default_runtime.py',
     '../_base_/schedules/schedule_cam_poly.py'
 ]
-data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255,
-    size_divisor=8)
-model = dict(
-    type='AffinityNet',
-    data_preprocessor=data_preprocessor,
-    backbone=dict(
-        type='ResNet38d',
-        out_indices=(3, 4, 5),
-        norm_cfg=dict(type='BN', requires_grad=False),
-        norm_eval=True,
-        frozen_stages=1,
-        init_cfg=dict(
-            type='Pretrained', checkpoint='pretrain/resnet38d_ilsvrc.pth')),
-    aff_head=dict(
-        type='AffinityHead',
-        in_channels=(512, 1024, 4096),
-        num_classes=21,
-        channels=(128, 256, 512),
-        radius=5),
-    test_cfg=dict(
-        radius=5,
-        beta=8.0,
-        num_iters=256,
-        bg=dict(type='power', alpha=16),
-        output_bg='propagated'))
 crop_size = (448, 448)
 train_pipeline = [
     dict(type='LoadImageFromFile'),

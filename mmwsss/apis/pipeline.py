@@ -156,19 +156,9 @@ def load_pipeline_config(path: str) -> Config:
             stage.setdefault('config', None)
             if not stage['config']:
                 stage['config'] = train_cfg
-        stage_cfg = _resolve(stage.get('config'), base)
-        if stage_cfg is None:
-            continue
-        if not osp.isfile(stage_cfg):
-            raise PipelineError(
-                f'pipeline config {path}: {key}.config {stage.get("config")} '
-                f'does not exist (resolved to {stage_cfg})')
-        try:
-            Config.fromfile(stage_cfg)
-        except Exception as e:  # syntax errors, missing _base_ files...
-            raise PipelineError(f'pipeline config {path}: {key}.config '
-                                f'{stage_cfg} cannot be read: {e}') from e
-        stage['config'] = stage_cfg
+        if stage.get('config'):
+            stage['config'] = _check_stage_config(path, f'{key}.config',
+                                                  stage['config'], base)
     repeat = cfg.get('repeat', 1)
     if not isinstance(repeat, int) or repeat < 1:
         raise PipelineError(f'pipeline config {path}: repeat must be an int '

@@ -49,17 +49,24 @@ default_hooks = dict(logger=dict(interval=1),
 def write_tiny_cam_config(path: str,
                           data_root: str,
                           iters: int = 2,
-                          generate: Optional[Dict] = None) -> str:
-    """Write a tiny CAM classifier config (stages 1-2) to ``path``."""
+                          generate: Optional[Dict] = None,
+                          method: str = 'cam') -> str:
+    """Write a tiny classifier config (stages 1-2) to ``path``.
+
+    ``method`` ``'cam'`` derives it from the CAM baseline, ``'eps'`` from
+    the EPS config (which also saves its CAMs, for a trained refiner).
+    """
     generate = generate or TINY_GENERATE
+    base = {'cam': CAM_BASE, 'eps': EPS_BASE}[method]
     text = f"""
-_base_ = [{CAM_BASE!r}]
+_base_ = [{base!r}]
 generate = {generate!r}
 data_root = {data_root!r}
 model = dict(backbone=dict(stem_channels=8, base_channels=8),
              cam_head=dict(in_channels=64),
              test_cfg=dict(scales=(1.0, 0.5)))
-test_evaluator = dict(crf=None, sweep=[0.1, 0.2, 0.3], save_cams=False)
+test_evaluator = dict(crf=None, sweep=[0.1, 0.2, 0.3],
+                      save_cams={method == 'eps'})
 """ + _LOADERS + _schedule(iters)
     with open(path, 'w') as f:
         f.write(text)
@@ -71,19 +78,7 @@ def write_tiny_eps_config(path: str,
                           iters: int = 2,
                           generate: Optional[Dict] = None) -> str:
     """Write a tiny EPS classifier config (saves its CAMs) to ``path``."""
-    generate = generate or TINY_GENERATE
-    text = f"""
-_base_ = [{EPS_BASE!r}]
-generate = {generate!r}
-data_root = {data_root!r}
-model = dict(backbone=dict(stem_channels=8, base_channels=8),
-             cam_head=dict(in_channels=64),
-             test_cfg=dict(scales=(1.0, 0.5)))
-test_evaluator = dict(crf=None, sweep=[0.1, 0.2, 0.3], save_cams=True)
-""" + _LOADERS + _schedule(iters)
-    with open(path, 'w') as f:
-        f.write(text)
-    return path
+    return write_tiny_cam_config(path, data_root, iters, generate, 'eps')
 
 
 def write_tiny_affinity_config(path: str,

@@ -140,3 +140,19 @@ def test_load_cams(tmp_path):
         LoadCAMs()(dict(cam_path=str(tmp_path / 'missing.npz')))
     with pytest.raises(KeyError, match='cam_dir'):
         LoadCAMs()(dict(img_path='x.jpg'))
+
+
+def test_colour_saliency_map_is_read_as_grey(image_and_saliency):
+    root, img = image_and_saliency
+    grey = img[..., 0]
+    # a colour map with the same value in R, G and B is that grey map
+    Image.fromarray(np.stack([grey] * 3, -1)).save(root / 'rgb_sal.png')
+    out = Compose([dict(type='LoadImageFromFile'),
+                   LoadSaliencyMap()])(_results(root, 'rgb_sal.png'))
+    np.testing.assert_array_equal(out['gt_saliency'], grey)
+    # pure red (255, 0, 0) is 0.299 * 255 = 76 in PIL's luma
+    Image.fromarray(np.zeros((40, 52, 3), np.uint8) + np.array(
+        [255, 0, 0], np.uint8)).save(root / 'red.png')
+    out = Compose([dict(type='LoadImageFromFile'),
+                   LoadSaliencyMap()])(_results(root, 'red.png'))
+    assert (out['gt_saliency'] == 76).all()

@@ -64,7 +64,8 @@ class LoadSaliencyMap(BaseTransform):
     them. :class:`~mmwsss.datasets.PackWSSSInputs` packs it as
     ``data_sample.gt_saliency`` (float in [0, 1]).
 
-    A colour map is converted to grey (ITU-R 601 luma, as PIL's ``'L'``).
+    A colour map is converted to grey by the decoder (PIL's ``'L'``, ITU-R
+    601 luma, with the default ``'pillow'`` backend).
     A saliency map whose size differs from the image's is an error naming
     the file: a saliency collection for other image sizes is a mistake, not
     something to resize silently.
@@ -123,24 +124,16 @@ class LoadSaliencyMap(BaseTransform):
             valid = self.fallback != 'ignore'
         else:
             try:
+                # the decoder's grey conversion (PIL 'L' for a colour map)
                 sal = mmcv.imfrombytes(
                     fileio.get(path, backend_args=self.backend_args),
-                    flag='unchanged',
+                    flag='grayscale',
                     backend=self.imdecode_backend)
                 if sal is None:
                     raise ValueError('not an image')
             except Exception as e:
                 raise OSError(f'cannot read saliency map {path}: '
                               f'{type(e).__name__}: {e}') from e
-            if sal.ndim == 3:
-                sal = mmcv.rgb2gray(sal[..., :3]) if sal.shape[2] >= 3 \
-                    else sal[..., 0]
-            if sal.dtype != np.uint8:
-                if sal.max() > 255 or sal.min() < 0:
-                    raise ValueError(
-                        f'saliency map {path} has values outside 0..255 '
-                        f'({sal.min()}..{sal.max()})')
-                sal = sal.astype(np.uint8)
             if sal.shape[:2] != (height, width):
                 raise ValueError(
                     f'saliency map {path} is {sal.shape[1]}x{sal.shape[0]} '

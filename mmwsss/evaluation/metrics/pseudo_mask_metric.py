@@ -187,9 +187,13 @@ class PseudoMaskMetric(IoUMetric):
                         self._image_id(sample) + '.npz')
 
     # ------------------------------------------------------------------
-    def _crf_labels(self, image: np.ndarray, cams: torch.Tensor,
-                    labels: torch.Tensor, rules: List[Dict]) -> List:
-        probs = [cams_to_probs(cams, r).numpy() for r in rules]
+    def _crf_labels(self,
+                    image: np.ndarray,
+                    cams: torch.Tensor,
+                    labels: torch.Tensor,
+                    rules: List[Dict],
+                    bg_score: Optional[torch.Tensor] = None) -> List:
+        probs = [cams_to_probs(cams, r, bg_score).numpy() for r in rules]
         if self.crf_workers > 1 and len(rules) > 1:
             if self._pool is None:
                 import multiprocessing as mp
@@ -215,40 +219,42 @@ class PseudoMaskMetric(IoUMetric):
             labels = sample['cam_labels'].cpu().to(torch.int64)
             rule = check_bg_rule(dict(sample['cam_bg_rule']))
             settings = self._settings(rule)
+            # a refiner's own background (e.g. AffinityNet's propagated one)
+            # decides the output setting; the sweep keeps the rule family
+            bg_out = sample.get('bg_score')
+            if bg_out is not None:
+                bg_out = bg_out.float().cpu().reshape((1, ) + cams.shape[1:])
             maps: Dict[Tuple[str, bool], torch.Tensor] = {}
             for r, crf_flag in settings:
                 if not crf_flag:
                     maps[(_rule_key(r), False)] = cams_to_label(cams, labels, r)
-            bg_out = sample.get('bg_score')
-            if bg_out is not None:
-                # a refiner's own background (e.g. AffinityNet's propagated
-                # one) decides the output setting; the sweep keeps the rule
-                bg_out = bg_out.float().cpu().reshape((1, ) + cams.shape[1:])
-                if self.crf is None:
-                    out_label = cams_to_label(cams, labels, rule, bg_out)
-                else:
-                    image = mmcv.imread(sample['img_path'],
-                                        channel_order='rgb')
-                    probs = torch.cat([bg_out, cams]).clamp(min=1e-5)
-                    probs = (probs / probs.sum(0, keepdim=True)).numpy()
-                    lut = torch.cat([labels.new_zeros(1), labels])
-                    out_label = lut[torch.from_numpy(
-                        np.asarray(self.crf(image, probs)).argmax(0))]
-            crf_rules = [r for r, f in settings if f]
-            if crf_rules:
+            image = None
+            if any(f for _, f in settings):
                 image = mmcv.imread(sample['img_path'], channel_order='rgb')
                 if image is None:
                     raise OSError(f"cannot read image {sample['img_path']}")
                 if image.shape[:2] != tuple(cams.shape[-2:]):
                     image = mmcv.imresize(image, cams.shape[-1:-3:-1])
-                uniq = {_rule_key(r): r for r in crf_rules}
+            # the CRF maps of the rules (the output's only without bg_out)
+            crf_rules = {
+                _rule_key(r): r
+                for i, (r, f) in enumerate(settings)
+                if f and not (i == 0 and bg_out is not None)
+            }
+            if crf_rules:
                 for key, lbl in zip(
-                        uniq, self._crf_labels(image, cams, labels,
-                                               list(uniq.values()))):
+                        crf_rules,
+                        self._crf_labels(image, cams, labels,
+                                         list(crf_rules.values()))):
                     maps[(key, True)] = lbl
-            out_map = maps[(_rule_key(settings[0][0]), settings[0][1])]
-            if bg_out is not None:
-                out_map = out_label
+            out_rule, out_crf = settings[0]
+            if bg_out is None:
+                out_map = maps[(_rule_key(out_rule), out_crf)]
+            elif out_crf:
+                out_map = self._crf_labels(image, cams, labels, [out_rule],
+                                           bg_out)[0]
+            else:
+                out_map = cams_to_label(cams, labels, out_rule, bg_out)
             if self.output_dir is not None:
                 image_id = self._image_id(sample)
                 save_palette_png(

@@ -123,20 +123,37 @@ class CAMHead(BaseModule):
 
     def loss(self, feats: Union[Tensor, Sequence[Tensor]],
              data_samples: SampleList) -> Dict[str, Tensor]:
-        """Multi-label classification loss of a batch."""
-        logits = self.pool(self.forward(feats))
+        """Multi-label classification loss of a batch (plus the losses of
+        :meth:`extra_losses`, which subclasses add)."""
+        out = self.forward(feats)
+        logits = self.image_logits(out)
         target = self.gt_scores(data_samples).to(logits)
         if target.shape != logits.shape:
             raise ValueError(
-                f'CAMHead has num_classes={self.num_classes} but the image '
-                f'labels have {target.shape[-1]} entries: the model and the '
-                'dataset classes disagree')
+                f'{type(self).__name__} has num_classes={self.num_classes} '
+                f'but the image labels have {target.shape[-1]} entries: the '
+                'model and the dataset classes disagree')
         losses = dict()
         losses[self.loss_cls.loss_name] = self.loss_cls(logits, target)
+        losses.update(self.extra_losses(out, target, data_samples))
         with torch.no_grad():
             pred = logits > 0
             losses['acc_cls'] = (pred == target.bool()).float().mean() * 100
         return losses
+
+    def extra_losses(self, out: Tensor, target: Tensor,
+                     data_samples: SampleList) -> Dict[str, Tensor]:
+        """Losses besides the classification one; none for CAM.
+
+        Args:
+            out (Tensor): :meth:`forward` output.
+            target (Tensor): ``(B, K)`` image labels.
+            data_samples (list[SegDataSample]): The batch's samples.
+
+        Returns:
+            dict[str, Tensor]: Named losses.
+        """
+        return dict()
 
     def predict_scores(self, cams: Tensor) -> Tensor:
         """Class probabilities ``sigmoid(s_k)`` from CAMs."""

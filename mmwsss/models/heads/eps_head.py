@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The classification head of EPS (C + 1 maps and the saliency loss)."""
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -81,10 +81,6 @@ class EPSHead(CAMHead):
         self.loss_sal = MODELS.build(loss_sal) \
             if isinstance(loss_sal, dict) else loss_sal
 
-    def forward(self, feats: Union[Tensor, Sequence[Tensor]]) -> Tensor:
-        """The ``C + 1`` raw maps ``(B, C + 1, h, w)``."""
-        return super().forward(feats)
-
     def localization_maps(self, out: Tensor) -> Tensor:
         """Softmax probabilities of the ``C`` classes (background dropped)."""
         return F.softmax(out, dim=1)[:, :-1]
@@ -130,17 +126,9 @@ class EPSHead(CAMHead):
             valid[i, :, :h, :w] = bool(ds.metainfo.get('saliency_valid', True))
         return sal, valid
 
-    def loss(self, feats: Union[Tensor, Sequence[Tensor]],
-             data_samples: SampleList) -> Dict[str, Tensor]:
-        """``loss_cls`` on the ``C`` scores and ``loss_sal`` on the maps."""
-        out = self.forward(feats)
-        logits = self.image_logits(out)
-        target = self.gt_scores(data_samples).to(logits)
-        if target.shape != logits.shape:
-            raise ValueError(
-                f'EPSHead has num_classes={self.num_classes} but the image '
-                f'labels have {target.shape[-1]} entries: the model and the '
-                'dataset classes disagree')
+    def extra_losses(self, out: Tensor, target: Tensor,
+                     data_samples: SampleList) -> Dict[str, Tensor]:
+        """``loss_sal`` of the ``C + 1`` maps against the saliency maps."""
         meta = data_samples[0].metainfo
         if 'batch_input_shape' in meta:
             size = meta['batch_input_shape']
@@ -149,11 +137,7 @@ class EPSHead(CAMHead):
                 max(ds.gt_saliency.data.shape[-2 + k] for ds in data_samples)
                 for k in range(2))
         sal, valid = self.batch_saliency(data_samples, tuple(size[:2]))
-        losses = dict()
-        losses[self.loss_cls.loss_name] = self.loss_cls(logits, target)
-        losses[self.loss_sal.loss_name] = self.loss_sal(
-            out, sal.to(out), target, valid.to(out.device))
-        with torch.no_grad():
-            pred = logits > 0
-            losses['acc_cls'] = (pred == target.bool()).float().mean() * 100
-        return losses
+        return {
+            self.loss_sal.loss_name:
+            self.loss_sal(out, sal.to(out), target, valid.to(out.device))
+        }

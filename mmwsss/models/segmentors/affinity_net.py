@@ -4,9 +4,7 @@ from typing import List
 
 import torch
 import torch.nn.functional as F
-from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
-from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -16,6 +14,7 @@ from mmwsss.models.utils.random_walk import affinity_pairs, random_walk
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, OptSampleList,
                                        SampleList)
+from .backbone_segmentor import BackboneSegmentor
 
 __all__ = ['AffinityNet']
 
@@ -29,7 +28,7 @@ _DEFAULT_TEST_CFG = dict(
 
 
 @MODELS.register_module()
-class AffinityNet(BaseSegmentor):
+class AffinityNet(BackboneSegmentor):
     """`AffinityNet <https://arxiv.org/abs/1803.10464>`_ as a reusable
     pseudo-mask refiner (PSA, Ahn & Kwak, CVPR 2018).
 
@@ -95,14 +94,11 @@ class AffinityNet(BaseSegmentor):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        if isinstance(data_preprocessor, dict) and \
-                DefaultScope.get_current_instance() is None:
-            data_preprocessor = dict(data_preprocessor)
-            data_preprocessor.setdefault('_scope_', 'mmseg')
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck) if neck is not None else None
+            backbone=backbone,
+            neck=neck,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
         self.aff_head = MODELS.build(aff_head)
         self.train_cfg = train_cfg
         cfg = dict(_DEFAULT_TEST_CFG)
@@ -121,13 +117,6 @@ class AffinityNet(BaseSegmentor):
     def num_classes(self) -> int:
         """int: Segmentation classes including background."""
         return self.aff_head.num_classes
-
-    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
-        """Backbone (and neck) features."""
-        x = self.backbone(inputs)
-        if self.neck is not None:
-            x = self.neck(x)
-        return x
 
     def _forward(self,
                  inputs: Tensor,

@@ -4,9 +4,7 @@ from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
-from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -15,6 +13,7 @@ from mmwsss.models.utils.cam_utils import (check_bg_rule, cams_to_label,
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, OptSampleList,
                                        SampleList)
+from .backbone_segmentor import BackboneSegmentor
 
 __all__ = ['CAMSegmentor']
 
@@ -27,7 +26,7 @@ _DEFAULT_TEST_CFG = dict(
 
 
 @MODELS.register_module()
-class CAMSegmentor(BaseSegmentor):
+class CAMSegmentor(BackboneSegmentor):
     """A multi-label classifier whose prediction is a CAM pseudo mask.
 
     Training (``mode='loss'``) is stage 1 of CAM-based weakly supervised
@@ -99,17 +98,11 @@ class CAMSegmentor(BaseSegmentor):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        if isinstance(data_preprocessor, dict) and \
-                DefaultScope.get_current_instance() is None:
-            # BaseModel builds the preprocessor from mmengine's root
-            # registry; name the scope so that a plain CAMSegmentor(...)
-            # works without a runner or init_default_scope.
-            data_preprocessor = dict(data_preprocessor)
-            data_preprocessor.setdefault('_scope_', 'mmseg')
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.neck = MODELS.build(neck) if neck is not None else None
+            backbone=backbone,
+            neck=neck,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
         self.cam_head = MODELS.build(cam_head)
         self.train_cfg = train_cfg
         cfg = dict(_DEFAULT_TEST_CFG)
@@ -128,13 +121,6 @@ class CAMSegmentor(BaseSegmentor):
         return self.cam_head.num_classes + 1
 
     # ------------------------------------------------------------------
-    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
-        """Backbone (and neck) features."""
-        x = self.backbone(inputs)
-        if self.neck is not None:
-            x = self.neck(x)
-        return x
-
     def _forward(self,
                  inputs: Tensor,
                  data_samples: OptSampleList = None) -> Tensor:

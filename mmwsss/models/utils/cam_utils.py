@@ -92,7 +92,9 @@ def background_score(cams: Tensor, rule: Dict) -> Tensor:
     return (1 - peak).clamp(min=0).pow(float(rule['alpha']))
 
 
-def cams_to_probs(cams: Tensor, rule: Dict) -> Tensor:
+def cams_to_probs(cams: Tensor,
+                  rule: Dict,
+                  bg_score: Optional[Tensor] = None) -> Tensor:
     """Stack background and class scores, normalised to sum to one.
 
     Used as the unary of a dense CRF.
@@ -100,11 +102,15 @@ def cams_to_probs(cams: Tensor, rule: Dict) -> Tensor:
     Args:
         cams (Tensor): ``(L, H, W)`` normalised CAMs.
         rule (dict): Background rule.
+        bg_score (Tensor, optional): A precomputed ``(1, H, W)`` background
+            (e.g. a refiner's own) used instead of the rule's.
 
     Returns:
         Tensor: ``(L + 1, H, W)``; channel 0 is the background.
     """
-    scores = torch.cat([background_score(cams, rule), cams], dim=0)
+    if bg_score is None:
+        bg_score = background_score(cams, rule)
+    scores = torch.cat([bg_score, cams], dim=0)
     scores = scores.clamp(min=1e-5)
     return scores / scores.sum(dim=0, keepdim=True)
 
