@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .base_wsss import (BaseWSSSDataset, class_balanced_subset,
+                        sample_per_class,
                         load_cls_label_file)
 from .coco import WSSSCOCODataset
 from .folder import WSSSFolderDataset
@@ -12,6 +13,6 @@ from .voc import WSSSVOCDataset
 __all__ = [
     'BaseWSSSDataset', 'WSSSVOCDataset', 'WSSSCOCODataset',
     'WSSSFolderDataset', 'SyntheticWSSSDataset', 'generate_synthetic_wsss',
-    'load_cls_label_file', 'class_balanced_subset', 'LoadWSSSAnnotations',
+    'load_cls_label_file', 'class_balanced_subset', 'sample_per_class', 'LoadWSSSAnnotations',
     'PackWSSSInputs', 'LoadSaliencyMap', 'LoadCAMs', 'CAMsToConfidentMask'
 ]

@@ -33,7 +33,10 @@ from mmengine.utils import track_iter_progress
 from mmseg.datasets import BaseSegDataset
 from PIL import Image
 
-__all__ = ['BaseWSSSDataset', 'load_cls_label_file', 'class_balanced_subset']
+__all__ = [
+    'BaseWSSSDataset', 'load_cls_label_file', 'class_balanced_subset',
+    'sample_per_class'
+]
 
 
 def _id_variants(name: str) -> List[Union[str, int]]:
@@ -140,6 +143,43 @@ def class_balanced_subset(labels: Sequence[np.ndarray], fraction: float,
     return sorted(chosen)
 
 
+def sample_per_class(labels: Sequence[np.ndarray], max_per_class: int,
+                     seed: int) -> Dict[int, List[int]]:
+    """Draw at most ``max_per_class`` images of every class, seeded.
+
+    Luo & Yang (AAAI 2020) estimate each class pattern from at most 800
+    (VOC) or 2000 (COCO) randomly chosen images of the class. Each class
+    draws independently from its own images with a generator seeded by
+    ``(seed, class)``, so the draw of one class does not depend on the
+    others; an image drawn for several classes counts for each of them.
+
+    Args:
+        labels (Sequence[np.ndarray]): Per image, its class indices.
+        max_per_class (int): The cap ``K``.
+        seed (int): Seed.
+
+    Returns:
+        dict: Image index -> sorted classes it was drawn for (images drawn
+        for no class are absent).
+    """
+    if max_per_class < 1:
+        raise ValueError(
+            f'max_images_per_class must be >= 1, got {max_per_class}')
+    members: Dict[int, List[int]] = {}
+    for idx, lbl in enumerate(labels):
+        for c in lbl:
+            members.setdefault(int(c), []).append(idx)
+    chosen: Dict[int, List[int]] = {}
+    for c in sorted(members):
+        idx = members[c]
+        if len(idx) > max_per_class:
+            rng = np.random.default_rng([seed, c])
+            idx = sorted(rng.choice(idx, max_per_class, replace=False))
+        for i in idx:
+            chosen.setdefault(int(i), []).append(c)
+    return chosen
+
+
 class BaseWSSSDataset(BaseSegDataset):
     """Segmentation dataset with image-level labels.
 
@@ -177,7 +217,16 @@ class BaseWSSSDataset(BaseSegDataset):
         subset_fraction (float, optional): Keep this class-balanced fraction
             of the images (e.g. ``1 / 8``), see
             :func:`class_balanced_subset`. Defaults to None (all images).
-        subset_seed (int): Seed of the subset. Defaults to 0.
+        subset_seed (int): Seed of the subset and of
+            ``max_images_per_class``. Defaults to 0.
+        max_images_per_class (int, optional): Keep at most this many images
+            of every class, drawn per class (:func:`sample_per_class`); each
+            kept image gets ``selected_classes`` (the classes it was drawn
+            for, packed into the metainfo by
+            :class:`~mmwsss.datasets.PackWSSSInputs`), which
+            :class:`~mmwsss.evaluation.ClassPatternMetric` uses. The class-
+            pattern pass of Luo & Yang uses 800 (VOC) or 2000 (COCO).
+            Defaults to None (all images, all their classes).
         check_files (bool): Check at construction that every image (and
             mask, when a mask folder is set) exists, and fail with the list
             of missing files instead of failing later in a worker.
@@ -192,6 +241,7 @@ class BaseWSSSDataset(BaseSegDataset):
                  label_source: str = 'auto',
                  subset_fraction: Optional[float] = None,
                  subset_seed: int = 0,
+                 max_images_per_class: Optional[int] = None,
                  check_files: bool = True,
                  pseudo_mask_dir: Optional[str] = None,
                  cam_dir: Optional[str] = None,
@@ -200,9 +250,11 @@ class BaseWSSSDataset(BaseSegDataset):
         if label_source not in ('auto', 'file', 'mask', 'none'):
             raise ValueError("label_source must be 'auto', 'file', 'mask' or "
                              f"'none', got {label_source!r}")
-        if label_source == 'none' and subset_fraction is not None:
-            raise ValueError('subset_fraction needs image labels; it cannot '
-                             "be combined with label_source='none'")
+        if label_source == 'none' and (subset_fraction is not None
+                                       or max_images_per_class is not None):
+            raise ValueError('subset_fraction and max_images_per_class need '
+                             "image labels; they cannot be combined with "
+                             "label_source='none'")
         self.pseudo_mask_dir = pseudo_mask_dir
         self.cam_dir = cam_dir
         self.saliency_suffix = saliency_suffix
@@ -210,6 +262,7 @@ class BaseWSSSDataset(BaseSegDataset):
         self.label_source = label_source
         self.subset_fraction = subset_fraction
         self.subset_seed = subset_seed
+        self.max_images_per_class = max_images_per_class
         self.check_files = check_files
         super().__init__(**kwargs)
 
@@ -267,6 +320,21 @@ class BaseWSSSDataset(BaseSegDataset):
                 f'(seed {self.subset_seed}) keeps {len(keep)} of '
                 f'{len(data_list)} images', logger='current')
             data_list = [data_list[i] for i in keep]
+        if self.max_images_per_class is not None:
+            chosen = sample_per_class([d['img_labels'] for d in data_list],
+                                      self.max_images_per_class,
+                                      self.subset_seed)
+            print_log(
+                f'{type(self).__name__}: at most '
+                f'{self.max_images_per_class} images per class (seed '
+                f'{self.subset_seed}) keeps {len(chosen)} of '
+                f'{len(data_list)} images', logger='current')
+            kept = []
+            for i in sorted(chosen):
+                info = data_list[i]
+                info['selected_classes'] = np.asarray(chosen[i], np.int64)
+                kept.append(info)
+            data_list = kept
         return data_list
 
     # ------------------------------------------------------------------

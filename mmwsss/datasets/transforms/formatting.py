@@ -35,14 +35,15 @@ class PackWSSSInputs(PackSegInputs):
 
     Args:
         meta_keys (Sequence[str]): Meta keys as in ``PackSegInputs``, plus
-            ``'img_labels'``.
+            ``'img_labels'`` and ``'selected_classes'`` (packed when
+            present, see ``max_images_per_class`` of the datasets).
     """
 
     def __init__(self,
                  meta_keys=('img_path', 'seg_map_path', 'ori_shape',
                             'img_shape', 'pad_shape', 'scale_factor', 'flip',
                             'flip_direction', 'reduce_zero_label',
-                            'img_labels')) -> None:
+                            'img_labels', 'selected_classes')) -> None:
         super().__init__(meta_keys=meta_keys)
 
     def transform(self, results: dict) -> dict:

@@ -95,7 +95,12 @@ class PseudoMaskMetric(IoUMetric):
       the samples carry their own ``bg_score`` (a refiner's background,
       e.g. the propagated one of :class:`~mmwsss.models.AffinityNet`,
       whose rule then has ``output='propagated'``), the argmax over that
-      background and the maps. The sweep always uses the rule family.
+      background and the maps, or, when the rule has ``output='model'``,
+      the model's own ``pred_sem_seg`` (e.g. Algorithm 1 of
+      :class:`~mmwsss.models.ClassPatternSegmentor`, whose uncertain pixels
+      are ``ignore_index``: they count as missed, never as right, and their
+      share is reported as ``output_ignored_pct``). The sweep always uses
+      the rule family on the maps.
 
     Resume: with ``output_dir`` set, each image's statistics are saved to
     ``output_dir/.stats/<id>.npz`` after its PNG; a
@@ -117,6 +122,11 @@ class PseudoMaskMetric(IoUMetric):
             without it). Defaults to None (every sweep value).
         crf_workers (int): Processes for the CRF of the sweep of one image.
             Defaults to 1.
+        crf_images (str): Which images get the CRF: ``'all'`` or
+            ``'single_class'`` (images with exactly one foreground class;
+            Luo & Yang apply the CRF only to those, as multi-class images
+            "tend to be more cluttered"). The others keep their masks in
+            every CRF setting. Defaults to 'all'.
         save_cams (bool): Also save ``output_dir/cams/<id>.npz`` with the
             normalised CAMs (float16) and their class indices. Defaults to
             False.
@@ -132,6 +142,7 @@ class PseudoMaskMetric(IoUMetric):
                  crf: Union[None, str, Dict] = None,
                  crf_sweep: Optional[Sequence[float]] = None,
                  crf_workers: int = 1,
+                 crf_images: str = 'all',
                  save_cams: bool = False,
                  output_dir: Optional[str] = None,
                  format_only: bool = False,
@@ -143,6 +154,10 @@ class PseudoMaskMetric(IoUMetric):
             float(v) for v in crf_sweep)
         self.crf = build_dense_crf(crf)
         self.crf_workers = int(crf_workers)
+        if crf_images not in ('all', 'single_class'):
+            raise ValueError("crf_images must be 'all' or 'single_class', "
+                             f'got {crf_images!r}')
+        self.crf_images = crf_images
         self.save_cams = save_cams
         self._pool = None
         if self.output_dir and is_main_process():
@@ -158,6 +173,7 @@ class PseudoMaskMetric(IoUMetric):
             sweep=self.sweep,
             crf=None if self.crf is None else self.crf.params,
             crf_sweep=self.crf_sweep,
+            crf_images=self.crf_images,
             ignore_index=self.ignore_index,
             num_classes=len(self.dataset_meta['classes'])
             if self.dataset_meta else None)
@@ -205,6 +221,25 @@ class PseudoMaskMetric(IoUMetric):
         lut = torch.cat([labels.new_zeros(1), labels])
         return [lut[torch.from_numpy(np.asarray(q).argmax(0))] for q in refined]
 
+    def _crf_model_labels(self, image: np.ndarray, mask: torch.Tensor,
+                          labels: torch.Tensor) -> torch.Tensor:
+        """CRF of a model's hard mask (ignored pixels stay ignored).
+
+        The unary is the mask itself: one-hot over background and the
+        image's classes (uncertain pixels uniform), so a label-unary preset
+        (``'irn'``: ``gt_prob=0.7``) is the natural choice.
+        """
+        lut = torch.cat([labels.new_zeros(1), labels.to(torch.int64)])
+        probs = torch.zeros((len(lut), ) + tuple(mask.shape))
+        for ch, cls in enumerate(lut.tolist()):
+            probs[ch][mask == cls] = 1.0
+        unsure = probs.sum(0) == 0
+        probs[:, unsure] = 1.0 / len(lut)
+        refined = np.asarray(self.crf(image, probs.numpy())).argmax(0)
+        out = lut[torch.from_numpy(refined)]
+        out[unsure] = self.ignore_index
+        return out
+
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Write, score and cache each image's pseudo mask."""
         num_classes = len(self.dataset_meta['classes'])
@@ -219,6 +254,15 @@ class PseudoMaskMetric(IoUMetric):
             labels = sample['cam_labels'].cpu().to(torch.int64)
             rule = check_bg_rule(dict(sample['cam_bg_rule']))
             settings = self._settings(rule)
+            model_out = rule.get('output') == 'model'
+            if model_out and 'pred_sem_seg' not in sample:
+                raise KeyError(
+                    "a background rule with output='model' needs the "
+                    "model's pred_sem_seg; the sample of "
+                    f"{sample.get('img_path')} has none")
+            # images without the CRF keep their masks in the CRF settings
+            use_crf = self.crf is not None and (
+                self.crf_images == 'all' or len(labels) == 1)
             # a refiner's own background (e.g. AffinityNet's propagated one)
             # decides the output setting; the sweep keeps the rule family
             bg_out = sample.get('bg_score')
@@ -229,7 +273,7 @@ class PseudoMaskMetric(IoUMetric):
                 if not crf_flag:
                     maps[(_rule_key(r), False)] = cams_to_label(cams, labels, r)
             image = None
-            if any(f for _, f in settings):
+            if use_crf:
                 image = mmcv.imread(sample['img_path'], channel_order='rgb')
                 if image is None:
                     raise OSError(f"cannot read image {sample['img_path']}")
@@ -239,18 +283,27 @@ class PseudoMaskMetric(IoUMetric):
             crf_rules = {
                 _rule_key(r): r
                 for i, (r, f) in enumerate(settings)
-                if f and not (i == 0 and bg_out is not None)
+                if f and not (i == 0 and (bg_out is not None or model_out))
             }
-            if crf_rules:
+            if not use_crf:
+                for key in crf_rules:
+                    maps[(key, True)] = maps[(key, False)]
+            elif crf_rules:
                 for key, lbl in zip(
                         crf_rules,
                         self._crf_labels(image, cams, labels,
                                          list(crf_rules.values()))):
                     maps[(key, True)] = lbl
             out_rule, out_crf = settings[0]
-            if bg_out is None:
+            if model_out:
+                out_map = sample['pred_sem_seg']['data'].cpu().to(
+                    torch.int64)
+                out_map = out_map[0] if out_map.ndim == 3 else out_map
+                if out_crf and use_crf:
+                    out_map = self._crf_model_labels(image, out_map, labels)
+            elif bg_out is None:
                 out_map = maps[(_rule_key(out_rule), out_crf)]
-            elif out_crf:
+            elif out_crf and use_crf:
                 out_map = self._crf_labels(image, cams, labels, [out_rule],
                                            bg_out)[0]
             else:
@@ -290,9 +343,13 @@ class PseudoMaskMetric(IoUMetric):
                             m, gt, num_classes, self.ignore_index)
                     ]) for m in setting_maps
                 ]).astype(np.int64)
+            ignored = np.array(
+                [int((out_map == self.ignore_index).sum()), out_map.numel()],
+                dtype=np.int64)
             result = dict(
                 stats=stats,
                 hist=hist.astype(np.int64),
+                ignored=ignored,
                 rule=json.dumps(rule, sort_keys=True))
             if self.output_dir is not None:
                 save_npz_atomic(
@@ -332,6 +389,7 @@ class PseudoMaskMetric(IoUMetric):
                     dict(
                         stats=f['stats'],
                         hist=f['hist'],
+                        ignored=f['ignored'],
                         rule=str(f['rule'])))
         self.results.extend(loaded)
         return True
@@ -361,6 +419,9 @@ class PseudoMaskMetric(IoUMetric):
         settings = self._settings(rule)
         stats = np.sum([r['stats'] for r in results], axis=0)
         hist = np.sum([r['hist'] for r in results], axis=0)
+        ignored = np.sum([r['ignored'] for r in results], axis=0)
+        ignored_pct = float(
+            np.round(100.0 * ignored[0] / max(int(ignored[1]), 1), 2))
 
         def miou(k: int) -> float:
             ret = self.total_area_to_metrics(
@@ -396,6 +457,7 @@ class PseudoMaskMetric(IoUMetric):
             'gt_free_bg': float(eq[gt_free]) if rule['type'] == 'threshold'
             else float(sweep_rules[gt_free]['alpha']),
             'gt_free_mIoU': table_no[gt_free],
+            'output_ignored_pct': ignored_pct,
         })
         done = [] if table_crf is None else [
             i for i, v in enumerate(table_crf) if v is not None
@@ -413,7 +475,9 @@ class PseudoMaskMetric(IoUMetric):
         print_log('\n' + '\n'.join(lines), logger=logger)
         report = dict(
             configured=dict(rule=rule, crf=self.crf is not None,
-                            mIoU=per_setting[0]),
+                            crf_images=self.crf_images,
+                            mIoU=per_setting[0],
+                            ignored_pct=ignored_pct),
             sweep=[
                 dict(
                     rule=r,

@@ -2,8 +2,11 @@
 from .affinity_net import AffinityNet
 from .backbone_segmentor import BackboneSegmentor
 from .cam_segmentor import CAMSegmentor
+from .class_pattern_segmentor import (ClassPatternSegmentor,
+                                      load_class_patterns)
 from .crf_seg_tta import CRFSegTTAModel
 
 __all__ = [
-    'BackboneSegmentor', 'CAMSegmentor', 'CRFSegTTAModel', 'AffinityNet'
+    'BackboneSegmentor', 'CAMSegmentor', 'CRFSegTTAModel', 'AffinityNet',
+    'ClassPatternSegmentor', 'load_class_patterns'
 ]

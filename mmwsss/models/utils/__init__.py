@@ -1,11 +1,15 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .cam_utils import (background_score, cams_to_label, cams_to_probs,
                         check_bg_rule, normalize_cams, power_to_threshold)
+from .class_pattern import (ClassPatternAccumulator, class_pattern_mask,
+                            class_pattern_projections)
 from .random_walk import (affinity_pairs, dense_random_walk,
                           pair_displacements, random_walk)
 
 __all__ = [
     'normalize_cams', 'background_score', 'cams_to_label', 'cams_to_probs',
     'power_to_threshold', 'check_bg_rule', 'pair_displacements',
-    'affinity_pairs', 'random_walk', 'dense_random_walk'
+    'affinity_pairs', 'random_walk', 'dense_random_walk',
+    'ClassPatternAccumulator', 'class_pattern_projections',
+    'class_pattern_mask'
 ]
