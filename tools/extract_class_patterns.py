@@ -111,9 +111,11 @@ def main():
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    # the pattern dataloader becomes the test dataloader first, so that
+    # --data-root reaches it
+    configure_pattern_pass(cfg, args.out or cfg.work_dir)
     apply_common_args(cfg, data_root=args.data_root)
     cfg.load_from = args.checkpoint
-    configure_pattern_pass(cfg, args.out or cfg.work_dir)
     # no visualisation of a feature pass
     if 'visualization' in cfg.get('default_hooks', {}):
         cfg.default_hooks.visualization.draw = False

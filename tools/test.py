@@ -11,6 +11,18 @@ post-processes the final predictions through ``CRFSegTTAModel``, after the
 multi-scale + flip average with ``--tta`` or on the single-scale output
 without it. When the test evaluator is a ``PseudoMaskMetric`` without an
 output directory, masks are written to ``<work_dir>/pseudo_masks``.
+
+``--relabel PREV_MASK_DIR [--fill uncertain|all]`` turns a segmentation
+config into the relabel pass of a retraining round (Luo & Yang, AAAI 2020):
+the model predicts the TRAIN split (the train dataset with the test
+pipeline, batch size 1, ground-truth masks for scoring) and a
+``RelabelMetric`` fills the ignored pixels of the pseudo masks in
+``PREV_MASK_DIR`` with its predictions (``--fill all``: takes the
+predictions everywhere), writes them to ``--out`` (required) and scores
+them. ``--cfg-options`` apply before; ``train_dataloader.dataset.*`` keys
+therefore also set the relabelled dataset (e.g. its ground-truth folder
+``data_prefix.seg_map_path``). A killed pass resumes at its first
+unfinished image. See :func:`mmwsss.apis.configure_relabel`.
 """
 import argparse
 import json
@@ -23,8 +35,8 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmwsss.apis import (apply_common_args, configure_seg_crf,  # noqa: E402
-                         setup_distributed)
+from mmwsss.apis import (apply_common_args, configure_relabel,  # noqa: E402
+                         configure_seg_crf, setup_distributed)
 from mmwsss.engine.hooks import metrics_to_jsonable  # noqa: E402
 from mmwsss.utils import atomic_write_bytes  # noqa: E402
 
@@ -60,6 +72,18 @@ def parse_args():
         'the pseudo masks of a PseudoMaskMetric, or post-processes the '
         'predictions of a segmentation model (after TTA with --tta)')
     parser.add_argument(
+        '--relabel',
+        metavar='PREV_MASK_DIR',
+        help='relabel pass of a retraining round: predict the train split '
+        'and fill the ignored pixels of the pseudo masks in PREV_MASK_DIR; '
+        'the filled masks go to --out (required)')
+    parser.add_argument(
+        '--fill',
+        choices=['uncertain', 'all'],
+        default='uncertain',
+        help='with --relabel: fill only the ignored pixels (uncertain) or '
+        'take the predictions everywhere (all)')
+    parser.add_argument(
         '--metrics-json',
         help='also write the returned metrics to this JSON file (atomic)')
     parser.add_argument(
@@ -84,6 +108,8 @@ def parse_args():
     # of `--local_rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.relabel is not None and args.out is None:
+        parser.error('--relabel needs --out (where the filled masks go)')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -145,6 +171,9 @@ def main():
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
+    if args.relabel is not None:
+        # after the TTA swap: the relabel pass takes the (TTA) test pipeline
+        configure_relabel(cfg, args.relabel, args.fill, args.out)
 
     for ev in _evaluators(cfg):
         is_pseudo = _is_pseudo(ev)

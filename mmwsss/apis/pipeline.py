@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Run a WSSS chain (classifier -> pseudo masks -> [refinement] ->
-segmentation -> final test) from one pipeline config, resumably.
+segmentation -> [relabel -> retrain]* -> final test) from one pipeline
+config, resumably.
 
 A pipeline config is an mmengine config file with these keys (paths of
 stage configs are relative to the pipeline config's folder unless
@@ -8,6 +9,10 @@ absolute)::
 
     classifier = dict(config='../cam/cam_....py',   # stage 1, tools/train.py
                       cfg_options=dict())
+    class_patterns = None                 # or dict(config=None, cfg_options=
+                                          # dict()): the pattern pass of Luo
+                                          # & Yang before stage 2 (config
+                                          # None = the classifier's)
     pseudo_masks = dict(config=None,      # stage 2, tools/test.py on the
                         crf='none',       # classifier config's test split;
                         cfg_options=dict())  # config None = the classifier's
@@ -22,6 +27,9 @@ absolute)::
                         crf=None,         # dense CRF after the TTA average
                         cfg_options=dict(),   # for its training
                         test_cfg_options=dict())  # for its two tests
+    retrain = None    # or dict(rounds=1,          # relabel + retrain rounds
+                      #         fill='uncertain',  # or 'all'
+                      #         test_cfg_options=dict())  # relabel passes
     seed = 0          # first seed
     repeat = 1        # run the chain for seeds seed, seed+1, ...
     nproc = 1         # processes per stage (torch.distributed.run; gloo on
@@ -34,10 +42,13 @@ Stages and their folders under ``work_dir/seed_<s>/``:
 stage              what runs                                    output
 =================  ===========================================  ===========
 ``classifier``     ``tools/train.py`` classifier config          checkpoint
+``class_patterns`` ``tools/extract_class_patterns.py``           ``.pth``
 ``pseudo_masks``   ``tools/test.py`` (CAM masks of train split)  ``masks/``
 ``refinement_train`` ``tools/train.py`` refiner (AffinityNet)   checkpoint
 ``refinement``     ``tools/test.py`` with the refiner            ``masks/``
 ``segmentation``   ``tools/train.py`` on the (refined) masks     checkpoint
+``relabel_<r>``    ``tools/test.py --relabel`` (train split)     ``masks/``
+``segmentation_<r>`` ``tools/train.py`` on ``relabel_<r>`` masks  checkpoint
 ``test``           ``tools/test.py`` single scale on val         metrics
 ``test_tta``       ``tools/test.py --tta [--crf]`` on val        metrics
 =================  ===========================================  ===========
@@ -61,6 +72,28 @@ pseudo-mask stage (``train_dataloader.dataset.cam_dir`` is set to
 ``test_evaluator.save_cams=True``) and ``refinement`` runs its test config
 (``config``, default ``train_config``) with that checkpoint on the same
 CAMs (``test_dataloader.dataset.cam_dir``).
+
+``class_patterns`` adds the class-pattern pass of Luo & Yang (AAAI 2020):
+``tools/extract_class_patterns.py`` with the classifier's checkpoint
+writes ``class_patterns/class_patterns.pth``, and the ``pseudo_masks``
+stage reads it (``model.test_cfg.class_patterns``); both use the
+``class_patterns`` config (default: the classifier's, which must then be a
+``ClassPatternSegmentor`` config).
+
+``retrain`` adds the retraining rounds of Luo & Yang (AAAI 2020): after
+``segmentation`` (round 0), round ``r = 1..rounds`` runs ``relabel_<r>``
+(``tools/test.py --relabel``: the previous round's model predicts the train
+split and fills the ignored pixels of the masks that round trained on, or
+replaces them all with ``fill='all'``; ``test_cfg_options`` are its
+``--cfg-options``, e.g. VOC's train_aug ground truth
+``train_dataloader.dataset.data_prefix.seg_map_path='SegmentationClassAug'``
+to score them) and ``segmentation_<r>`` (the segmentation config trained
+again from scratch, same ``cfg_options``, on ``relabel_<r>/masks``).
+``test`` and ``test_tta`` then use the last round's checkpoint.
+``results.json`` adds ``relabelled_pseudo_mask_mIoU`` (the last relabel
+round's masks) and, per seed, ``rounds``: for each round the mIoU of the
+masks it trained on, the percentage of pixels its relabel pass filled and
+its segmentation stage's last validation mIoU.
 """
 import hashlib
 import json
@@ -80,14 +113,21 @@ from mmwsss.utils.io import atomic_write_bytes
 __all__ = ['PipelineError', 'WSSSPipeline', 'load_pipeline_config']
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STAGES = ('classifier', 'pseudo_masks', 'refinement_train', 'refinement',
-          'segmentation', 'test', 'test_tta')
+# ``{r}``: the retraining round, 1..retrain.rounds
+STAGES = ('classifier', 'class_patterns', 'pseudo_masks', 'refinement_train', 'refinement',
+          'segmentation', 'relabel_{r}', 'segmentation_{r}', 'test',
+          'test_tta')
+FILL_MODES = ('uncertain', 'all')
 # The metrics of results.json, as (key, stage, metric name in its output).
 RESULT_KEYS = (
+    ('class_pattern_explained_pct', 'class_patterns',
+     'class_pattern/mean_explained_variance'),
     ('cam_pseudo_mask_mIoU', 'pseudo_masks', 'mIoU'),
     ('cam_pseudo_mask_oracle_mIoU', 'pseudo_masks', 'oracle_mIoU'),
     ('refined_pseudo_mask_mIoU', 'refinement', 'mIoU'),
     ('refined_pseudo_mask_oracle_mIoU', 'refinement', 'oracle_mIoU'),
+    # the last retraining round's relabel stage
+    ('relabelled_pseudo_mask_mIoU', 'relabel_{r}', 'mIoU'),
     ('val_mIoU', 'test', 'mIoU'),
     ('val_mIoU_tta', 'test_tta', 'mIoU'),
 )
@@ -142,7 +182,8 @@ def load_pipeline_config(path: str) -> Config:
             raise PipelineError(
                 f'pipeline config {path}: `{key}` must be a dict with a '
                 '`config` path')
-    for key in ('classifier', 'pseudo_masks', 'refinement', 'segmentation'):
+    for key in ('classifier', 'class_patterns', 'pseudo_masks', 'refinement',
+                'segmentation'):
         stage = cfg.get(key)
         if stage is None:
             continue
@@ -167,11 +208,45 @@ def load_pipeline_config(path: str) -> Config:
     if not isinstance(nproc, int) or nproc < 1:
         raise PipelineError(f'pipeline config {path}: nproc must be an int '
                             f'>= 1, got {nproc!r}')
+    _check_retrain(path, cfg.get('retrain'))
     data_root = cfg.get('data_root')
     if data_root is not None and not osp.isdir(data_root):
         raise PipelineError(f'pipeline config {path}: data_root {data_root} '
                             'is not a directory')
     return cfg
+
+
+def _check_retrain(path: str, retrain) -> None:
+    """Check the ``retrain`` key (None, or a dict of known settings)."""
+    if retrain is None:
+        return
+    if not isinstance(retrain, dict):
+        raise PipelineError(f'pipeline config {path}: `retrain` must be a '
+                            f'dict or None, got {type(retrain).__name__}')
+    unknown = set(retrain) - {'rounds', 'fill', 'test_cfg_options'}
+    if unknown:
+        raise PipelineError(
+            f'pipeline config {path}: unknown key(s) retrain.'
+            f'{", retrain.".join(sorted(unknown))} (known: rounds, fill, '
+            'test_cfg_options)')
+    rounds = retrain.get('rounds', 1)
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 0:
+        raise PipelineError(f'pipeline config {path}: retrain.rounds must be '
+                            f'an int >= 0, got {rounds!r}')
+    fill = retrain.get('fill', 'uncertain')
+    if fill not in FILL_MODES:
+        raise PipelineError(f'pipeline config {path}: retrain.fill must be '
+                            f"one of {FILL_MODES}, got {fill!r}")
+    options = retrain.get('test_cfg_options')
+    if options is not None and not isinstance(options, dict):
+        raise PipelineError(
+            f'pipeline config {path}: retrain.test_cfg_options must be a '
+            f'dict or None, got {type(options).__name__}')
+
+
+def _retrain_rounds(cfg: Config) -> int:
+    retrain = cfg.get('retrain')  # dict() is one round with the defaults
+    return 0 if retrain is None else int(retrain.get('rounds', 1))
 
 
 def _free_port() -> int:
@@ -358,9 +433,18 @@ class WSSSPipeline:
                                          cfg_options=options)
         return body
 
-    def _test(self, name: str, config: str, checkpoint: str,
-              options: Optional[Dict], crf: Optional[str], tta: bool,
-              masks: bool):
+    def _test(self,
+              name: str,
+              config: str,
+              checkpoint: str,
+              options: Optional[Dict],
+              crf: Optional[str],
+              tta: bool,
+              masks: bool,
+              relabel: Optional[Dict] = None):
+        """``tools/test.py``; ``relabel=dict(prev=DIR, fill=MODE)`` makes it
+        a relabel pass (``--relabel DIR --fill MODE``, masks to ``masks/``).
+        """
 
         def body(stage_dir: str) -> dict:
             metrics_json = osp.join(stage_dir, 'metrics.json')
@@ -370,6 +454,10 @@ class WSSSPipeline:
             ]
             if masks:
                 args += ['--out', osp.join(stage_dir, 'masks')]
+            if relabel is not None:
+                args += [
+                    '--relabel', relabel['prev'], '--fill', relabel['fill']
+                ]
             if crf is not None:
                 args += ['--crf', str(crf)]
             if tta:
@@ -386,13 +474,45 @@ class WSSSPipeline:
                 out['masks'] = osp.join(stage_dir, 'masks')
             return out
 
+        # relabel settings only where used: older stage.json files still
+        # match the signatures of the other test stages
+        extra = {} if relabel is None else dict(
+            relabel=relabel['prev'], fill=relabel['fill'])
         body.signature = self._signature(
             'test.py',
             config,
             checkpoint=checkpoint,
             cfg_options=options,
             crf=crf,
-            tta=tta)
+            tta=tta,
+            **extra)
+        return body
+
+    def _extract_patterns(self, config: str, checkpoint: str,
+                          options: Optional[Dict]):
+        """``tools/extract_class_patterns.py``: the class-pattern file."""
+
+        def body(stage_dir: str) -> dict:
+            metrics_json = osp.join(stage_dir, 'metrics.json')
+            args = [
+                config, checkpoint, '--out', stage_dir, '--work-dir',
+                stage_dir, '--metrics-json', metrics_json, *self._common()
+            ]
+            args += _cfg_options(options)
+            self._run_process('class_patterns',
+                              self._command('extract_class_patterns.py',
+                                            args), stage_dir)
+            return dict(
+                config=config,
+                checkpoint=checkpoint,
+                file=osp.join(stage_dir, 'class_patterns.pth'),
+                metrics=_read_json(metrics_json) or {})
+
+        body.signature = self._signature(
+            'extract_class_patterns.py',
+            config,
+            checkpoint=checkpoint,
+            cfg_options=options)
         return body
 
     def _signature(self, tool: str, config: str, **settings) -> dict:
@@ -421,11 +541,24 @@ class WSSSPipeline:
         ckpt = records['classifier']['checkpoint']
 
         pm = dict(cfg.get('pseudo_masks') or {})
+        pm_options = pm.get('cfg_options')
+        cp = cfg.get('class_patterns')
+        if cp is not None:
+            cp_config = cp.get('config') or cls['config']
+            records['class_patterns'] = self._stage(
+                'class_patterns', run_dir,
+                self._extract_patterns(cp_config, ckpt,
+                                       cp.get('cfg_options')))
+            pm_options = dict(pm_options or {})
+            pm_options['model.test_cfg.class_patterns'] = records[
+                'class_patterns']['file']
+            if not pm.get('config'):
+                pm['config'] = cp_config
         records['pseudo_masks'] = self._stage(
             'pseudo_masks', run_dir,
             self._test('pseudo_masks', pm.get('config') or cls['config'],
-                       ckpt, pm.get('cfg_options'), pm.get('crf', 'none'),
-                       False, True))
+                       ckpt, pm_options, pm.get('crf', 'none'), False,
+                       True))
         masks = records['pseudo_masks']['masks']
 
         ref = cfg.get('refinement')
@@ -456,6 +589,29 @@ class WSSSPipeline:
             'segmentation', run_dir,
             self._train('segmentation', seg['config'], seed, options))
         seg_ckpt = records['segmentation']['checkpoint']
+        retrain = dict(cfg.get('retrain') or {})
+        for r in range(1, _retrain_rounds(cfg) + 1):
+            relabel = f'relabel_{r}'
+            records[relabel] = self._stage(
+                relabel, run_dir,
+                self._test(
+                    relabel,
+                    seg['config'],
+                    seg_ckpt,
+                    retrain.get('test_cfg_options'),
+                    None,
+                    False,
+                    True,
+                    relabel=dict(
+                        prev=masks, fill=retrain.get('fill', 'uncertain'))))
+            masks = records[relabel]['masks']
+            options = dict(seg.get('cfg_options') or {})
+            options['train_dataloader.dataset.pseudo_mask_dir'] = masks
+            records[f'segmentation_{r}'] = self._stage(
+                f'segmentation_{r}', run_dir,
+                self._train(f'segmentation_{r}', seg['config'], seed,
+                            options))
+            seg_ckpt = records[f'segmentation_{r}']['checkpoint']
         test_options = dict(seg.get('test_cfg_options') or {})
         records['test'] = self._stage(
             'test', run_dir,
@@ -473,10 +629,31 @@ class WSSSPipeline:
     @staticmethod
     def _summarise_run(seed: int, records: Dict[str, dict]) -> dict:
         run = dict(seed=seed)
+        num_rounds = 0
+        while f'relabel_{num_rounds + 1}' in records:
+            num_rounds += 1
         for key, stage, metric in RESULT_KEYS:
+            stage = stage.format(r=num_rounds)
             rec = records.get(stage)
             value = None if rec is None else rec['metrics'].get(metric)
             run[key] = value
+
+        def metric(stage: str, name: str):
+            rec = records.get(stage)
+            return None if rec is None else rec['metrics'].get(name)
+
+        masks0 = 'refinement' if 'refinement' in records else 'pseudo_masks'
+        run['rounds'] = [
+            dict(
+                round=r,
+                pseudo_mask_mIoU=metric(
+                    f'relabel_{r}' if r else masks0, 'mIoU'),
+                filled_pct=metric(f'relabel_{r}', 'filled_pct')
+                if r else None,
+                val_mIoU=metric(
+                    f'segmentation_{r}' if r else 'segmentation', 'mIoU'))
+            for r in range(num_rounds + 1)
+        ]
         tta = records.get('test_tta')
         run['val_tta_setting'] = None if tta is None else dict(
             tta=tta['tta'], crf=None if tta['crf'] == 'none' else tta['crf'])
@@ -535,6 +712,19 @@ def summarise_runs(runs: List[dict]) -> dict:
         s: round(float(np.mean([r['stage_wall_time_s'][s] for r in runs])), 1)
         for s in stages
     }
+    if all(r.get('rounds') for r in runs):
+        # per round, the mean over the seeds of each value
+        results['rounds'] = []
+        for i, first in enumerate(runs[0]['rounds']):
+            entry = dict(round=first['round'])
+            for name in ('pseudo_mask_mIoU', 'filled_pct', 'val_mIoU'):
+                values = [
+                    r['rounds'][i][name] for r in runs
+                    if r['rounds'][i].get(name) is not None
+                ]
+                entry[name] = round(float(np.mean(values)),
+                                    2) if values else None
+            results['rounds'].append(entry)
     results['summary'] = summary
     results['runs'] = runs
     return results
@@ -549,10 +739,12 @@ def format_results(results: dict) -> str:
                                    f' + CRF ({tta["crf"]})'
                                    if tta.get('crf') else '')
     names = dict(
+        class_pattern_explained_pct='class patterns: 1st PC variance %',
         cam_pseudo_mask_mIoU='CAM pseudo-mask mIoU (train, configured bg)',
         cam_pseudo_mask_oracle_mIoU='CAM pseudo-mask mIoU (train, oracle bg)',
         refined_pseudo_mask_mIoU='refined pseudo-mask mIoU (train)',
         refined_pseudo_mask_oracle_mIoU='refined pseudo-mask mIoU (oracle)',
+        relabelled_pseudo_mask_mIoU='relabelled pseudo-mask mIoU (last round)',
         val_mIoU='val mIoU, single scale',
         val_mIoU_tta=tta_name)
     head = f'| {"result":<46} | {"value":>14} |'
@@ -567,6 +759,18 @@ def format_results(results: dict) -> str:
         else:
             text = f'{value:.2f}'
         lines.append(f'| {name:<46} | {text:>14} |')
+    rounds = results.get('rounds') or []
+    if len(rounds) > 1:  # retraining: each round's masks and model
+        for entry in rounds:
+            for name, value, unit in (
+                    ('train-mask mIoU', entry['pseudo_mask_mIoU'], ''),
+                    ('pixels filled by relabelling', entry['filled_pct'],
+                     ' %'), ('last val mIoU', entry['val_mIoU'], '')):
+                if entry['round'] == 0 and name.startswith('pixels'):
+                    continue
+                text = '-' if value is None else f'{value:.2f}{unit}'
+                label = f'round {entry["round"]}: {name}'
+                lines.append(f'| {label:<46} | {text:>14} |')
     lines.append('-' * len(head))
     for stage, secs in results['stage_wall_time_s'].items():
         lines.append(f'| {"wall time: " + stage:<46} | '

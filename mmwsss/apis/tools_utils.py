@@ -1,5 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """What ``tools/train.py`` and ``tools/test.py`` add to mmseg's versions."""
+import copy
 import os
 from typing import List, Optional
 
@@ -8,8 +9,8 @@ import torch.distributed as dist
 from mmengine.config import Config
 
 __all__ = [
-    'apply_common_args', 'configure_seg_crf', 'set_data_root',
-    'setup_distributed', 'single_scale_tta_pipeline'
+    'apply_common_args', 'configure_relabel', 'configure_seg_crf',
+    'set_data_root', 'setup_distributed', 'single_scale_tta_pipeline'
 ]
 
 
@@ -156,3 +157,137 @@ def configure_seg_crf(cfg: Config, crf: str, tta: bool) -> bool:
     elif cfg.get('tta_pipeline') is None:
         raise ValueError('--tta: the config has no tta_pipeline')
     return True
+
+
+_ANN_LOADERS = ('LoadAnnotations', 'LoadWSSSAnnotations')
+
+
+def _leaves(ds) -> List[dict]:
+    """The leaf dataset configs of a (possibly wrapped) dataset config."""
+    if not isinstance(ds, dict):
+        return []
+    if isinstance(ds.get('dataset'), dict):
+        return _leaves(ds['dataset'])
+    if ds.get('datasets'):
+        return [leaf for sub in ds['datasets'] for leaf in _leaves(sub)]
+    return [ds]
+
+
+def _set_pipelines(ds, pipeline: List[dict]) -> None:
+    """Replace every ``pipeline`` of a dataset config and its wrappees."""
+    if not isinstance(ds, dict):
+        return
+    if 'pipeline' in ds or ('dataset' not in ds and 'datasets' not in ds):
+        ds['pipeline'] = copy.deepcopy(pipeline)
+    _set_pipelines(ds.get('dataset'), pipeline)
+    for sub in ds.get('datasets', []) or []:
+        _set_pipelines(sub, pipeline)
+
+
+def _without_annotations(pipeline: List[dict]) -> List[dict]:
+    """Drop mask-loading transforms (also inside ``TestTimeAug``)."""
+
+    def is_ann(t) -> bool:
+        name = str(t.get('type', '')).split('.')[-1]
+        return name in _ANN_LOADERS
+
+    out = []
+    for t in pipeline:
+        if is_ann(t):
+            continue
+        t = copy.deepcopy(t)
+        if isinstance(t.get('transforms'), list):
+            views = [[v for v in view if not is_ann(v)]
+                     for view in t['transforms']]
+            t['transforms'] = [view for view in views if view]
+        out.append(t)
+    return out
+
+
+def configure_relabel(cfg: Config, prev_mask_dir: str, fill: str,
+                      output_dir: str) -> None:
+    """Turn a segmentation test config into the relabel pass of a round.
+
+    The retraining step of Luo & Yang (AAAI 2020) predicts the **train**
+    split with the segmentation model trained on the pseudo masks and fills
+    their uncertain pixels (:class:`~mmwsss.evaluation.RelabelMetric`).
+    This changes ``cfg`` in place so that ``tools/test.py`` does exactly
+    that:
+
+    - ``test_dataloader.dataset`` becomes a deep copy of
+      ``train_dataloader.dataset`` in which every ``pipeline`` (through
+      wrappers such as ``ConcatDataset``/``RepeatDataset``) is the test
+      pipeline, ``pseudo_mask_dir`` is removed (the ground-truth masks
+      score the filled ones) and ``label_source`` is ``'none'`` (no image
+      labels are needed). A train dataset without a ground-truth folder
+      (``data_prefix.seg_map_path``) takes the test dataset's; when neither
+      has one, the masks are only written (``format_only``, no mIoU) and
+      the pipeline loads no annotations. To score against another folder
+      (e.g. VOC's ``SegmentationClassAug`` for ``train_aug``), set
+      ``train_dataloader.dataset.data_prefix.seg_map_path`` before calling
+      this (``--cfg-options`` of ``tools/test.py`` are applied first);
+    - batch size 1, the test dataloader's sampler without shuffling;
+    - ``test_evaluator`` is a ``RelabelMetric(prev_mask_dir, fill,
+      output_dir)``;
+    - a plain ``TestLoop`` becomes a
+      :class:`~mmwsss.engine.ResumableTestLoop`, so a killed pass resumes.
+
+    Args:
+        cfg (Config): A segmentation config, changed in place.
+        prev_mask_dir (str): The pseudo masks the model was trained on.
+        fill (str): ``'uncertain'`` or ``'all'`` (see ``RelabelMetric``).
+        output_dir (str): Where the filled masks go.
+    """
+    if fill not in ('uncertain', 'all'):
+        raise ValueError(f"--fill must be 'uncertain' or 'all', got {fill!r}")
+    if not prev_mask_dir or not os.path.isdir(prev_mask_dir):
+        raise FileNotFoundError(f'--relabel {prev_mask_dir} is not a '
+                                'directory of pseudo masks')
+    train_loader = cfg.get('train_dataloader')
+    if not train_loader or not train_loader.get('dataset'):
+        raise ValueError('--relabel: the config has no train_dataloader '
+                         'dataset to relabel')
+    test_loader = copy.deepcopy(cfg.test_dataloader)  # may alias val's
+    test_leaves = _leaves(test_loader.get('dataset'))
+    test_pipeline = next((leaf['pipeline'] for leaf in test_leaves
+                          if leaf.get('pipeline')), None)
+    if test_pipeline is None:
+        raise ValueError('--relabel: the test dataset has no pipeline')
+    gt_folder = next(
+        (leaf['data_prefix']['seg_map_path'] for leaf in test_leaves
+         if (leaf.get('data_prefix') or {}).get('seg_map_path')), None)
+
+    dataset = copy.deepcopy(train_loader['dataset'])
+    scored = True
+    for leaf in _leaves(dataset):
+        leaf.pop('pseudo_mask_dir', None)
+        if leaf.get('subset_fraction') is None and (
+                'label_source' in leaf or 'cls_label_file' in leaf):
+            leaf['label_source'] = 'none'
+        prefix = dict(leaf.get('data_prefix') or {})
+        if not prefix.get('seg_map_path'):
+            if gt_folder:
+                prefix['seg_map_path'] = gt_folder
+                leaf['data_prefix'] = prefix
+            else:
+                scored = False
+    if not scored:
+        test_pipeline = _without_annotations(test_pipeline)
+    _set_pipelines(dataset, test_pipeline)
+    test_loader['dataset'] = dataset
+    test_loader['batch_size'] = 1
+    sampler = dict(
+        test_loader.get('sampler') or dict(type='DefaultSampler'))
+    sampler['shuffle'] = False
+    test_loader['sampler'] = sampler
+    cfg.test_dataloader = test_loader
+    cfg.test_evaluator = dict(
+        type='RelabelMetric',
+        prev_mask_dir=prev_mask_dir,
+        fill=fill,
+        output_dir=output_dir,
+        format_only=not scored)
+    test_cfg = dict(cfg.get('test_cfg') or {})
+    if test_cfg.get('type', 'TestLoop') in ('TestLoop', 'mmengine.TestLoop'):
+        test_cfg['type'] = 'ResumableTestLoop'
+    cfg.test_cfg = test_cfg

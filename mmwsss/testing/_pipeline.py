@@ -13,7 +13,7 @@ from ._utils import REPO_ROOT
 __all__ = [
     'TINY_GENERATE', 'write_tiny_cam_config', 'write_tiny_seg_config',
     'write_tiny_pipeline_config', 'write_tiny_eps_config',
-    'write_tiny_affinity_config'
+    'write_tiny_affinity_config', 'write_tiny_dcp_config'
 ]
 
 CAM_BASE = osp.join(REPO_ROOT, 'configs', 'cam',
@@ -153,20 +153,28 @@ def write_tiny_pipeline_config(folder: str,
                                refinement: Union[bool, str] = False,
                                crf: Optional[str] = None,
                                extra: str = '',
-                               method: str = 'cam') -> str:
+                               method: str = 'cam',
+                               retrain_rounds: int = 0) -> str:
     """Write tiny stage configs and a pipeline config into ``folder``.
 
-    ``method`` is ``'cam'`` or ``'eps'`` (the classifier); ``refinement``
+    ``method`` is ``'cam'``, ``'eps'`` or ``'dcp'`` (the classifier; ``'dcp'``
+    adds the class-pattern stage of Luo & Yang); ``refinement``
     False, True (the dense CRF) or ``'affinitynet'`` (a trained refiner on
-    the saved CAMs).
+    the saved CAMs); ``retrain_rounds`` > 0 adds that many relabel +
+    retrain rounds (``retrain = dict(rounds=...)``).
 
     Returns:
         str: The pipeline config's path.
     """
     data_root = osp.join(folder, 'data')
+    stage2 = "pseudo_masks = dict(crf='none')"
     if method == 'eps':
         cam = write_tiny_eps_config(
             osp.join(folder, 'tiny_eps.py'), data_root, iters=iters)
+    elif method == 'dcp':
+        cam = write_tiny_dcp_config(
+            osp.join(folder, 'tiny_dcp.py'), data_root, iters=iters)
+        stage2 = "class_patterns = dict()\npseudo_masks = dict(crf='irn')"
     else:
         cam = write_tiny_cam_config(
             osp.join(folder, 'tiny_cam.py'), data_root, iters=iters)
@@ -180,14 +188,46 @@ def write_tiny_pipeline_config(folder: str,
         ref = "dict(crf='psa')" if refinement else 'None'
     text = f"""
 classifier = dict(config={osp.basename(cam)!r})
-pseudo_masks = dict(crf='none')
+{stage2}
 refinement = {ref}
 segmentation = dict(config={osp.basename(seg)!r}, tta=True, crf={crf!r})
 seed = 0
 repeat = 1
 nproc = 1
-""" + extra
+""" + (f'retrain = dict(rounds={int(retrain_rounds)})\n'
+       if retrain_rounds else '') + extra
     path = osp.join(folder, 'tiny_pipeline.py')
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+DCP_BASE = osp.join(REPO_ROOT, 'configs', 'dcp',
+                    'dcp-c41_r18w32-d8_1xb16-600_synthetic-96x96.py')
+
+
+def write_tiny_dcp_config(path: str,
+                          data_root: str,
+                          iters: int = 2,
+                          generate: Optional[Dict] = None,
+                          feature_layer: str = 'backbone.layer4.0') -> str:
+    """Write a tiny Luo & Yang (class pattern) config to ``path``.
+
+    Its classifier is the tiny CAM classifier; ``pattern_dataloader`` uses
+    at most 4 images per class.
+    """
+    generate = generate or TINY_GENERATE
+    text = f"""
+_base_ = [{DCP_BASE!r}]
+generate = {generate!r}
+data_root = {data_root!r}
+model = dict(backbone=dict(stem_channels=8, base_channels=8),
+             cam_head=dict(in_channels=64),
+             feature_layer={feature_layer!r})
+test_evaluator = dict(crf='irn', sweep=[0.1, 0.2, 0.3], crf_sweep=[0.2])
+pattern_dataloader = dict(num_workers=0, dataset=dict(
+    data_root=data_root, generate=generate, max_images_per_class=4))
+""" + _LOADERS + _schedule(iters)
     with open(path, 'w') as f:
         f.write(text)
     return path

@@ -303,3 +303,21 @@ def test_segmentor_bad_layer_and_early_stop():
     model.train()
     model._forward(torch.randn(2, 3, 32, 32))
     assert model._captured is None
+
+
+def test_leading_eigenpairs_iterative_equals_eigh():
+    from mmwsss.models.utils import leading_eigenpairs
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(900, 300, generator=g, dtype=torch.float64)
+    x[:, 0] *= 3  # a leading direction, as class features have
+    x[:, 1] *= 2.5
+    cov = torch.stack([x.t() @ x / 900, (x[:450].t() @ x[:450]) / 450])
+    vals, vecs = torch.linalg.eigh(cov)
+    top, vec = leading_eigenpairs(cov)  # d=300 > 256: block iteration
+    assert torch.allclose(top, vals[:, -1], rtol=1e-10, atol=0)
+    cos = (vec * vecs[..., -1]).sum(-1).abs()
+    assert torch.allclose(cos, torch.ones(2, dtype=torch.float64),
+                          atol=1e-9)
+    # the full decomposition below the size limit gives the same
+    top2, vec2 = leading_eigenpairs(cov, full_below=400)
+    assert torch.allclose(top2, top, rtol=1e-10)

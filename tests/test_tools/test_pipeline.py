@@ -268,3 +268,138 @@ def test_eps_affinitynet_pipeline(tmp_path):
     assert report['configured']['rule']['output'] == 'propagated'
     with open(osp.join(run_dir, 'segmentation', 'stage.log')) as f:
         assert f'pseudo_mask_dir={refined}' in f.read()
+
+
+def test_retrain_round_relabels_and_retrains(tmp_path):
+    """One relabel + retrain round (Luo & Yang): the last round's model is
+    tested, and a rerun skips every stage."""
+    pipeline = write_tiny_pipeline_config(
+        str(tmp_path),
+        iters=2,
+        retrain_rounds=1,
+        extra="segmentation = dict(config='tiny_seg.py', tta=False)\n")
+    assert load_pipeline_config(pipeline).retrain == dict(rounds=1)
+    bad = tmp_path / 'bad.py'
+    for setting, msg in (
+        ('dict(rounds=-1)', 'retrain.rounds must be an int >= 0'),
+        ('dict(rounds=1.5)', 'retrain.rounds must be an int >= 0'),
+        ("dict(fill='some')", 'retrain.fill must be one of'),
+        ('dict(round=1)', r'unknown key\(s\) retrain.round '),
+        ('3', '`retrain` must be a dict or None'),
+    ):
+        bad.write_text(open(pipeline).read() + f'retrain = {setting}\n')
+        with pytest.raises(PipelineError, match=msg):
+            load_pipeline_config(str(bad))
+    work = str(tmp_path / 'work')
+    out = subprocess.run(
+        _cmd(pipeline, work) + ['--quiet'],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    run_dir = osp.join(work, 'seed_0')
+    stages = [
+        'classifier', 'pseudo_masks', 'segmentation', 'relabel_1',
+        'segmentation_1', 'test'
+    ]
+    for stage in stages:
+        assert osp.isfile(osp.join(run_dir, stage, 'stage.json')), stage
+    results = json.load(open(osp.join(work, 'results.json')))
+    assert list(results['stage_wall_time_s']) == stages
+    # the CAM masks have no ignored pixel, so fill='uncertain' keeps them:
+    # the relabelled masks are the same masks, with the same mIoU
+    cam_masks = osp.join(run_dir, 'pseudo_masks', 'masks')
+    new_masks = osp.join(run_dir, 'relabel_1', 'masks')
+    pngs = sorted(f for f in os.listdir(cam_masks) if f.endswith('.png'))
+    assert len(pngs) == 10
+    assert sorted(f for f in os.listdir(new_masks)
+                  if f.endswith('.png')) == pngs
+    from PIL import Image
+    for name in pngs:
+        assert np.array_equal(
+            np.asarray(Image.open(osp.join(cam_masks, name))),
+            np.asarray(Image.open(osp.join(new_masks, name))))
+    relabel = json.load(open(osp.join(run_dir, 'relabel_1', 'metrics.json')))
+    assert relabel['filled_pct'] == 0.0 and relabel['changed_pct'] == 0.0
+    assert results['relabelled_pseudo_mask_mIoU'] == relabel['mIoU'] == \
+        results['cam_pseudo_mask_mIoU']
+    rounds = results['runs'][0]['rounds']
+    assert len(rounds) == 2 and results['rounds'] == rounds
+    assert [r['round'] for r in rounds] == [0, 1]
+    assert rounds[0]['pseudo_mask_mIoU'] == results['cam_pseudo_mask_mIoU']
+    assert rounds[0]['filled_pct'] is None
+    assert rounds[1]['pseudo_mask_mIoU'] == relabel['mIoU']
+    assert rounds[1]['filled_pct'] == 0.0
+    for r, stage in ((0, 'segmentation'), (1, 'segmentation_1')):
+        val = json.load(open(osp.join(run_dir, stage, 'val_metrics.json')))
+        assert rounds[r]['val_mIoU'] == val['metrics']['mIoU']
+    # round 1 relabelled with round 0's model and trained on its masks;
+    # the final test used round 1's model
+    done = {
+        s: json.load(open(osp.join(run_dir, s, 'stage.json')))
+        for s in stages
+    }
+    assert done['relabel_1']['checkpoint'] == \
+        done['segmentation']['checkpoint']
+    assert done['relabel_1']['signature']['relabel'] == cam_masks
+    with open(osp.join(run_dir, 'segmentation_1', 'stage.log')) as f:
+        assert f'pseudo_mask_dir={new_masks}' in f.read()
+    assert done['test']['checkpoint'] == done['segmentation_1']['checkpoint']
+    assert 'round 1: train-mask mIoU' in out.stdout
+
+    # a second invocation has nothing left to do
+    again = subprocess.run(
+        _cmd(pipeline, work) + ['--quiet'],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count('done before') == len(stages)
+    assert 'running' not in again.stdout
+
+
+def test_class_pattern_pipeline_fills_uncertain_pixels(tmp_path):
+    """Luo & Yang as a pipeline: classifier -> class patterns -> Algorithm 1
+    masks (with uncertain pixels) -> segmentation -> relabel (fills exactly
+    the uncertain pixels) -> retrain -> test."""
+    pipeline = write_tiny_pipeline_config(
+        str(tmp_path),
+        iters=2,
+        method='dcp',
+        retrain_rounds=1,
+        extra="segmentation = dict(config='tiny_seg.py', tta=False)\n")
+    work = str(tmp_path / 'work')
+    out = subprocess.run(
+        _cmd(pipeline, work) + ['--quiet'],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    run_dir = osp.join(work, 'seed_0')
+    results = json.load(open(osp.join(work, 'results.json')))
+    assert list(results['stage_wall_time_s']) == [
+        'classifier', 'class_patterns', 'pseudo_masks', 'segmentation',
+        'relabel_1', 'segmentation_1', 'test'
+    ]
+    assert osp.isfile(osp.join(run_dir, 'class_patterns',
+                               'class_patterns.pth'))
+    assert results['class_pattern_explained_pct'] > 0
+    stage2 = json.load(open(osp.join(run_dir, 'pseudo_masks',
+                                     'metrics.json')))
+    report = json.load(open(osp.join(run_dir, 'pseudo_masks', 'masks',
+                                     'pseudo_mask_eval.json')))
+    assert report['configured']['rule']['output'] == 'model'
+    # the segmentation model labels every pixel, so the relabel pass fills
+    # exactly the pixels Algorithm 1 left uncertain
+    relabel = json.load(open(osp.join(run_dir, 'relabel_1', 'metrics.json')))
+    assert relabel['prev_ignored_pct'] == pytest.approx(
+        stage2['output_ignored_pct'], abs=0.01)
+    assert relabel['filled_pct'] == pytest.approx(
+        stage2['output_ignored_pct'], abs=0.01)
+    assert results['rounds'][0]['pseudo_mask_mIoU'] == stage2['mIoU']

@@ -2,7 +2,7 @@
 from .cam_utils import (background_score, cams_to_label, cams_to_probs,
                         check_bg_rule, normalize_cams, power_to_threshold)
 from .class_pattern import (ClassPatternAccumulator, class_pattern_mask,
-                            class_pattern_projections)
+                            class_pattern_projections, leading_eigenpairs)
 from .random_walk import (affinity_pairs, dense_random_walk,
                           pair_displacements, random_walk)
 
@@ -11,5 +11,5 @@ __all__ = [
     'power_to_threshold', 'check_bg_rule', 'pair_displacements',
     'affinity_pairs', 'random_walk', 'dense_random_walk',
     'ClassPatternAccumulator', 'class_pattern_projections',
-    'class_pattern_mask'
+    'class_pattern_mask', 'leading_eigenpairs'
 ]

@@ -45,7 +45,7 @@ from torch import Tensor
 
 __all__ = [
     'ClassPatternAccumulator', 'class_pattern_projections',
-    'class_pattern_mask'
+    'class_pattern_mask', 'leading_eigenpairs'
 ]
 
 SIGN_RULES = ('cam', 'none')
@@ -202,11 +202,10 @@ class ClassPatternAccumulator:
         agreement = torch.zeros(c, dtype=torch.float64)
         valid = count > 0
         if valid.any():
-            vals, vecs = torch.linalg.eigh(cov[valid])
-            vec = vecs[..., -1]
-            trace = vals.clamp(min=0).sum(-1)
-            eigval[valid] = vals[..., -1]
-            explained[valid] = vals[..., -1] / trace.clamp(min=1e-300)
+            top, vec = leading_eigenpairs(cov[valid])
+            trace = torch.diagonal(cov[valid], dim1=-2, dim2=-1).sum(-1)
+            eigval[valid] = top
+            explained[valid] = top / trace.clamp(min=1e-300)
             # deterministic canonical sign first (largest |entry| positive),
             # so that 'none' and ties do not depend on the LAPACK build
             pick = vec.abs().argmax(-1, keepdim=True)
@@ -233,6 +232,62 @@ class ClassPatternAccumulator:
             cam_agreement=agreement,
             count=count,
             num_images=self.num_images.cpu())
+
+
+def leading_eigenpairs(cov: Tensor,
+                       full_below: int = 256,
+                       block: int = 4,
+                       max_iters: int = 500,
+                       tol: float = 1e-12):
+    """Largest eigenvalue and its eigenvector of symmetric matrices.
+
+    Only the leading pair is needed, so for ``d > full_below`` a block
+    (subspace) iteration with Rayleigh-Ritz replaces the full ``O(d^3)``
+    :func:`torch.linalg.eigh` (2.7 s per 2048 x 2048 matrix on one CPU
+    thread, i.e. a minute for VOC's 20 classes at ResNet-101's C4_1): the
+    top Ritz vector converges at the rate ``lambda_{block+1} / lambda_1``
+    even when the first two eigenvalues are close. Iteration stops when
+    every residual ``||C v - lambda v||`` is below ``tol * ||C||_F``;
+    matrices that have not converged after ``max_iters`` fall back to
+    ``eigh``.
+
+    Args:
+        cov (Tensor): ``(B, d, d)`` symmetric matrices.
+        full_below (int): Use ``eigh`` when ``d <= full_below``.
+            Defaults to 256.
+        block (int): Subspace size. Defaults to 4.
+        max_iters (int): Defaults to 500.
+        tol (float): Relative residual tolerance. Defaults to 1e-12.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(B,)`` eigenvalues and ``(B, d)`` unit
+        eigenvectors (sign arbitrary).
+    """
+    d = cov.shape[-1]
+    if d <= full_below:
+        vals, vecs = torch.linalg.eigh(cov)
+        return vals[..., -1], vecs[..., -1]
+    k = min(block, d)
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(d, k, generator=gen, dtype=cov.dtype).to(cov.device)
+    q = torch.linalg.qr(q.expand(cov.shape[0], d, k))[0]
+    scale = torch.linalg.matrix_norm(cov).clamp(min=1e-300)
+    top = vec = None
+    for _ in range(max_iters):
+        q = torch.linalg.qr(cov @ q)[0]
+        small = q.transpose(1, 2) @ cov @ q
+        w, s = torch.linalg.eigh((small + small.transpose(1, 2)) / 2)
+        q = q @ s
+        top, vec = w[:, -1], q[:, :, -1]
+        resid = torch.linalg.vector_norm(
+            (cov @ vec[..., None])[..., 0] - top[:, None] * vec, dim=-1)
+        if (resid <= tol * scale).all():
+            return top, vec
+    bad = resid > tol * scale
+    vals, vecs = torch.linalg.eigh(cov[bad])
+    top, vec = top.clone(), vec.clone()
+    top[bad], vec[bad] = vals[..., -1], vecs[..., -1]
+    return top, vec
 
 
 def class_pattern_projections(feats: Tensor, means: Tensor,

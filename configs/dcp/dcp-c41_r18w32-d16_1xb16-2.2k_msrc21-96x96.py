@@ -1,0 +1,49 @@
+# Luo & Yang (AAAI 2020) on the MSRC-21 photographs (VOC classes, VOC
+# layout; point it at the data with --data-root). The classifier is exactly
+# the CAM baseline's (cam_r18w32-d16_1xb16-2.2k_msrc21-96x96.py: half-width
+# ResNet-18 at output stride 16, 2,200 AdamW iterations on 96 px crops), so
+# the two are compared at the same budget and its checkpoint works here.
+# Layer ablation: layer3.1 (c32), layer4.0 (c41, this file), layer4.1 (c42).
+# Image labels come from the masks; every class has fewer than 800 train
+# images, so the pattern pass sees all of them.
+_base_ = ['../cam/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96.py']
+model = dict(
+    type='ClassPatternSegmentor',
+    feature_layer='backbone.layer4.0',
+    test_cfg=dict(
+        _delete_=True,
+        class_patterns=None,
+        scales=(1.0, ),
+        flip=False,
+        labels='gt',
+        margin=0.0,
+        ignore_index=255,
+        bg=dict(type='threshold', thr=0.0, output='model')))
+pattern_dataloader = dict(
+    batch_size=1,
+    num_workers=1,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='WSSSVOCDataset',
+        data_root='data/msrc21',
+        ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix=dict(
+            img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        label_source='mask',
+        max_images_per_class=800,
+        subset_seed=0,
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadWSSSAnnotations'),
+            dict(type='PackWSSSInputs')
+        ]))
+pattern_evaluator = dict(type='ClassPatternMetric', sign_rule='cam')
+test_evaluator = dict(
+    _delete_=True,
+    type='PseudoMaskMetric',
+    crf='irn',
+    crf_images='single_class',
+    crf_sweep=[0.1, 0.3, 0.5],
+    save_cams=False)
+val_evaluator = dict(_delete_=True, type='mmpretrain.AveragePrecision')
