@@ -188,6 +188,16 @@ def main():
             bare_peak_rss_mb=best('bare', n, 'peak_rss_mb'),
             pattern_peak_rss_mb=best('pattern', n, 'peak_rss_mb'))
     n1, n2 = (str(n) for n in args.num_images)
+    # per-image (marginal) cost from the two sizes: the fixed cost of the
+    # pattern pass (eigenpairs, writing the file) cancels out
+    dn = args.num_images[1] - args.num_images[0]
+    marginal = dict(
+        bare_s_per_image=round(
+            (summary[n2]['bare_s'] - summary[n1]['bare_s']) / dn, 4),
+        pattern_s_per_image=round(
+            (summary[n2]['pattern_s'] - summary[n1]['pattern_s']) / dn, 4))
+    marginal['time_ratio'] = round(
+        marginal['pattern_s_per_image'] / marginal['bare_s_per_image'], 3)
     growth = summary[n2]['pattern_peak_rss_mb'] - \
         summary[n1]['pattern_peak_rss_mb']
     dim = 512 if args.depth < 50 else 2048
@@ -204,6 +214,7 @@ def main():
         statistics_mb=round(stats_mb, 1),
         summary=summary,
         max_time_ratio=max(s['time_ratio'] for s in summary.values()),
+        marginal=marginal,
         goal_time_ratio=1.2,
         pattern_peak_rss_growth_mb=round(growth, 1),
         runs=runs)

@@ -53,6 +53,12 @@ def test_config_builds(path):
             continue
         for t in cfg[f'{split}_dataloader'].dataset.pipeline:
             TRANSFORMS.build(t)
+    if cfg.get('pattern_dataloader') is not None:  # Luo & Yang
+        for t in cfg.pattern_dataloader.dataset.pipeline:
+            TRANSFORMS.build(t)
+        METRICS.build(cfg.pattern_evaluator)
+        assert cfg.pattern_dataloader.dataset.max_images_per_class in (800,
+                                                                      2000)
     if 'tta_pipeline' in cfg and not hasattr(model, 'cam_head'):
         # stage-3 configs: the final test's TTA model and pipeline build
         for t in cfg.tta_pipeline:
@@ -76,7 +82,7 @@ def test_config_builds(path):
 @pytest.mark.parametrize(
     'path', [p for p in CONFIGS if 'synthetic' in p or 'msrc21' in p],
     ids=osp.basename)
-def test_cpu_config_forward(path):
+def test_cpu_config_forward(path, tmp_path):
     """The configs that run here do a train step and a predict on CPU."""
     from mmwsss.testing import demo_wsss_inputs
     cfg = Config.fromfile(path)
@@ -105,6 +111,22 @@ def test_cpu_config_forward(path):
         ds.set_data(dict(cams=torch.rand(len(labels), 64, 64),
                          cam_labels=labels))
     batch = model.data_preprocessor(data, training=False)
+    if type(model).__name__ == 'ClassPatternSegmentor':
+        # the pattern pass, then masks from patterns of the right size
+        out = model(**batch, mode='predict')[0]
+        d = out.features.shape[0]
+        assert out.pattern_cams.shape[1:] == out.features.shape[1:]
+        path = osp.join(str(tmp_path), 'class_patterns.pth')
+        torch.save(
+            dict(mean=torch.zeros(n_cls - 1, d),
+                 pattern=torch.nn.functional.normalize(
+                     torch.randn(n_cls - 1, d), dim=1),
+                 meta=dict(feature_layer=model.feature_layer)), path)
+        model.test_cfg['class_patterns'] = path
+        out = model(**batch, mode='predict')[0]
+        assert np.isin(out.pred_sem_seg.data.unique().numpy(),
+                       [0, 255] + out.cam_labels.tolist()).all()
+        return
     out = model(**batch, mode='predict')[0]
     assert out.pred_sem_seg.data.shape == (1, 64, 64)
     if is_cam or is_aff:

@@ -5,8 +5,9 @@
         [--nproc N] [--seed S] [--repeat N] [--data-root DIR] [--quiet]
 
 Stages (each in its own process, outputs under ``WORK_DIR/seed_<s>/``):
-classifier -> pseudo_masks -> [refinement] -> segmentation -> test ->
-test_tta. Rerunning the same command skips finished stages. The results
+classifier -> [class_patterns] -> pseudo_masks -> [refinement_train] ->
+[refinement] -> segmentation -> [relabel_<r> -> segmentation_<r>]* -> test
+-> test_tta. Rerunning the same command skips finished stages. The results
 table is printed at the end and written to ``WORK_DIR/results.json``. See
 ``mmwsss/apis/pipeline.py`` for the pipeline config keys.
 """

@@ -5,9 +5,11 @@
 # classifier (the CAM baseline's) -> class patterns -> Algorithm 1 masks
 # (CRF on single-class images) -> DeepLab-v2 -> relabel the uncertain
 # pixels -> DeepLab-v2 again -> val mIoU.
-classifier = dict(
-    config='../dcp/dcp-c32_r18w32-d16_1xb16-2.2k_msrc21-96x96.py')
-class_patterns = dict()
+# the classifier is the CAM baseline's (same config, same checkpoint)
+classifier = dict(config='../cam/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96.py')
+# the pattern pass and the masks use the DCP config (same network)
+class_patterns = dict(
+    config='../dcp/dcp-c41_r18w32-d16_1xb16-2.2k_msrc21-96x96.py')
 pseudo_masks = dict(crf='irn')
 refinement = None
 segmentation = dict(
