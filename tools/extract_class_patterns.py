@@ -20,19 +20,17 @@ pytorch``, ``tools/dist_test.sh``-style) split the images and sum the
 statistics of all processes.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
-from mmengine.dist import is_main_process
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmwsss.apis import apply_common_args, setup_distributed  # noqa: E402
-from mmwsss.engine.hooks import metrics_to_jsonable  # noqa: E402
-from mmwsss.utils import atomic_write_bytes  # noqa: E402
+from mmwsss.apis import (apply_common_args,  # noqa: E402
+                         configure_pattern_pass, load_tool_config,
+                         setup_distributed, write_metrics_json)
 
 
 def parse_args():
@@ -66,66 +64,17 @@ def parse_args():
     return args
 
 
-def configure_pattern_pass(cfg: Config, out_dir: str) -> Config:
-    """Turn a ``ClassPatternSegmentor`` config into its pattern pass.
-
-    Args:
-        cfg (Config): The config (modified in place).
-        out_dir (str): Folder of ``class_patterns.pth``.
-
-    Returns:
-        Config: ``cfg``.
-    """
-    if cfg.model.get('type') not in ('ClassPatternSegmentor',
-                                     'mmseg.ClassPatternSegmentor'):
-        raise ValueError(
-            f'{cfg.filename}: model.type must be ClassPatternSegmentor for '
-            f'the class-pattern pass, got {cfg.model.get("type")!r}')
-    cfg.model.setdefault('test_cfg', {})
-    cfg.model.test_cfg['class_patterns'] = None
-    if cfg.get('pattern_dataloader') is not None:
-        cfg.test_dataloader = cfg.pattern_dataloader
-    # mmengine's DefaultSampler pads the shards of a distributed run with
-    # repeated images (round_up); the sums would count those twice
-    sampler = cfg.test_dataloader.get('sampler') or dict(
-        type='DefaultSampler', shuffle=False)
-    if sampler.get('type') in ('DefaultSampler', 'mmengine.DefaultSampler'):
-        sampler['round_up'] = False
-    cfg.test_dataloader['sampler'] = sampler
-    evaluator = cfg.get('pattern_evaluator') or dict(
-        type='ClassPatternMetric')
-    evaluator = dict(evaluator)
-    evaluator['output_dir'] = out_dir
-    cfg.test_evaluator = evaluator
-    return cfg
-
-
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
     # the pattern dataloader becomes the test dataloader first, so that
     # --data-root reaches it
     configure_pattern_pass(cfg, args.out or cfg.work_dir)
     apply_common_args(cfg, data_root=args.data_root)
     cfg.load_from = args.checkpoint
-    # no visualisation of a feature pass
-    if 'visualization' in cfg.get('default_hooks', {}):
-        cfg.default_hooks.visualization.draw = False
     setup_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
-    if args.metrics_json and is_main_process():
-        atomic_write_bytes(
-            args.metrics_json,
-            json.dumps(metrics_to_jsonable(metrics), indent=2).encode())
+    metrics = Runner.from_cfg(cfg).test()
+    write_metrics_json(args.metrics_json, metrics)
 
 
 if __name__ == '__main__':

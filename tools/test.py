@@ -25,20 +25,18 @@ therefore also set the relabelled dataset (e.g. its ground-truth folder
 unfinished image. See :func:`mmwsss.apis.configure_relabel`.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
-from mmengine.dist import is_main_process
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmwsss.apis import (apply_common_args, configure_relabel,  # noqa: E402
-                         configure_seg_crf, setup_distributed)
-from mmwsss.engine.hooks import metrics_to_jsonable  # noqa: E402
-from mmwsss.utils import atomic_write_bytes  # noqa: E402
+from mmwsss.apis import (apply_common_args,  # noqa: E402
+                         configure_relabel, configure_seg_crf,
+                         load_tool_config, setup_distributed,
+                         write_metrics_json)
 
 
 def parse_args():
@@ -146,16 +144,7 @@ def _is_pseudo(ev) -> bool:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
     apply_common_args(cfg, data_root=args.data_root)
     cfg.load_from = args.checkpoint
 
@@ -188,10 +177,7 @@ def main():
     setup_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
-    if args.metrics_json and is_main_process():
-        atomic_write_bytes(
-            args.metrics_json,
-            json.dumps(metrics_to_jsonable(metrics), indent=2).encode())
+    write_metrics_json(args.metrics_json, metrics)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """What ``tools/train.py`` and ``tools/test.py`` add to mmseg's versions."""
 import copy
+import json
 import os
 from typing import List, Optional
 
@@ -9,8 +10,9 @@ import torch.distributed as dist
 from mmengine.config import Config
 
 __all__ = [
-    'apply_common_args', 'configure_relabel', 'configure_seg_crf',
-    'set_data_root', 'setup_distributed', 'single_scale_tta_pipeline'
+    'apply_common_args', 'configure_pattern_pass', 'configure_relabel',
+    'configure_seg_crf', 'load_tool_config', 'set_data_root',
+    'setup_distributed', 'single_scale_tta_pipeline', 'write_metrics_json'
 ]
 
 
@@ -48,6 +50,40 @@ def set_data_root(cfg: Config, data_root: str) -> int:
         raise ValueError('--data-root: the config has no dataloader dataset '
                          'with a data_root to set')
     return count
+
+
+def load_tool_config(args) -> Config:
+    """The config of ``tools/{train,test,extract_class_patterns}.py``.
+
+    Reads ``args.config``, sets ``launcher``, merges ``--cfg-options`` and
+    resolves ``work_dir`` (``--work-dir`` > the config's >
+    ``./work_dirs/<config name>``), as mmseg's tools do.
+    """
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = os.path.join(
+            './work_dirs',
+            os.path.splitext(os.path.basename(args.config))[0])
+    return cfg
+
+
+def write_metrics_json(path: Optional[str], metrics: dict) -> None:
+    """``--metrics-json``: the returned metrics, atomically, on rank 0."""
+    if not path:
+        return
+    from mmengine.dist import is_main_process
+
+    from mmwsss.engine.hooks import metrics_to_jsonable
+    from mmwsss.utils import atomic_write_bytes
+    if is_main_process():
+        atomic_write_bytes(
+            path,
+            json.dumps(metrics_to_jsonable(metrics), indent=2).encode())
 
 
 def apply_common_args(cfg: Config,
@@ -291,3 +327,42 @@ def configure_relabel(cfg: Config, prev_mask_dir: str, fill: str,
     if test_cfg.get('type', 'TestLoop') in ('TestLoop', 'mmengine.TestLoop'):
         test_cfg['type'] = 'ResumableTestLoop'
     cfg.test_cfg = test_cfg
+
+
+def configure_pattern_pass(cfg: Config, out_dir: str) -> Config:
+    """Turn a ``ClassPatternSegmentor`` config into its pattern pass.
+
+    ``tools/extract_class_patterns.py`` (Luo & Yang, AAAI 2020): the model
+    runs in pattern-pass mode (``test_cfg.class_patterns=None``), the test
+    dataloader is the config's ``pattern_dataloader`` (when it has one) and
+    the evaluator its ``pattern_evaluator`` (default ``ClassPatternMetric``)
+    writing to ``out_dir``. ``DefaultSampler``'s ``round_up`` is turned
+    off: it pads the shards of a distributed run with repeated images,
+    which the summed statistics would count twice.
+
+    Args:
+        cfg (Config): The config (modified in place).
+        out_dir (str): Folder of ``class_patterns.pth``.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    if cfg.model.get('type') not in ('ClassPatternSegmentor',
+                                     'mmseg.ClassPatternSegmentor'):
+        raise ValueError(
+            f'{cfg.filename}: model.type must be ClassPatternSegmentor for '
+            f'the class-pattern pass, got {cfg.model.get("type")!r}')
+    cfg.model.setdefault('test_cfg', {})
+    cfg.model.test_cfg['class_patterns'] = None
+    if cfg.get('pattern_dataloader') is not None:
+        cfg.test_dataloader = cfg.pattern_dataloader
+    sampler = cfg.test_dataloader.get('sampler') or dict(
+        type='DefaultSampler', shuffle=False)
+    if sampler.get('type') in ('DefaultSampler', 'mmengine.DefaultSampler'):
+        sampler['round_up'] = False
+    cfg.test_dataloader['sampler'] = sampler
+    evaluator = dict(
+        cfg.get('pattern_evaluator') or dict(type='ClassPatternMetric'))
+    evaluator['output_dir'] = out_dir
+    cfg.test_evaluator = evaluator
+    return cfg

@@ -38,6 +38,19 @@ def _env():
     return dict(os.environ, PYTHONPATH=REPO_ROOT)
 
 
+def _run_quiet(pipeline, work):
+    """Run the pipeline tool with ``--quiet``; it must succeed."""
+    out = subprocess.run(
+        _cmd(pipeline, work) + ['--quiet'],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=900)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    return out
+
+
 def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
     pipeline = write_tiny_pipeline_config(
         str(tmp_path), iters=2, refinement=True, crf='deeplab-v2')
@@ -68,14 +81,7 @@ def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
     ckpt_mtime = os.stat(ckpt).st_mtime_ns
 
     # the rerun starts at stage 2 and does not retrain the classifier
-    out = subprocess.run(
-        _cmd(pipeline, work) + ['--quiet'],
-        cwd=REPO_ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=900)
-    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    out = _run_quiet(pipeline, work)
     assert 'classifier: done before' in out.stdout
     assert 'pseudo_masks: running' in out.stdout
     assert 'classifier: running' not in out.stdout
@@ -112,14 +118,7 @@ def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
     assert report['configured']['mIoU'] == pm['mIoU']
 
     # a third run has nothing left to do
-    out = subprocess.run(
-        _cmd(pipeline, work) + ['--quiet'],
-        cwd=REPO_ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = _run_quiet(pipeline, work)
     assert out.stdout.count('done before') == len(STAGES)
     again = json.load(open(osp.join(work, 'results.json')))
     assert again['val_mIoU'] == results['val_mIoU']
@@ -235,14 +234,7 @@ def test_eps_affinitynet_pipeline(tmp_path):
     pipeline = write_tiny_pipeline_config(
         str(tmp_path), iters=2, refinement='affinitynet', method='eps')
     work = str(tmp_path / 'work')
-    out = subprocess.run(
-        _cmd(pipeline, work) + ['--quiet'],
-        cwd=REPO_ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=900)
-    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    out = _run_quiet(pipeline, work)
     run_dir = osp.join(work, 'seed_0')
     results = json.load(open(osp.join(work, 'results.json')))
     assert list(results['stage_wall_time_s']) == [
@@ -291,14 +283,7 @@ def test_retrain_round_relabels_and_retrains(tmp_path):
         with pytest.raises(PipelineError, match=msg):
             load_pipeline_config(str(bad))
     work = str(tmp_path / 'work')
-    out = subprocess.run(
-        _cmd(pipeline, work) + ['--quiet'],
-        cwd=REPO_ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=900)
-    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    out = _run_quiet(pipeline, work)
     run_dir = osp.join(work, 'seed_0')
     stages = [
         'classifier', 'pseudo_masks', 'segmentation', 'relabel_1',
@@ -350,14 +335,7 @@ def test_retrain_round_relabels_and_retrains(tmp_path):
     assert 'round 1: train-mask mIoU' in out.stdout
 
     # a second invocation has nothing left to do
-    again = subprocess.run(
-        _cmd(pipeline, work) + ['--quiet'],
-        cwd=REPO_ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300)
-    assert again.returncode == 0, again.stderr[-2000:]
+    again = _run_quiet(pipeline, work)
     assert again.stdout.count('done before') == len(stages)
     assert 'running' not in again.stdout
 
@@ -373,14 +351,7 @@ def test_class_pattern_pipeline_fills_uncertain_pixels(tmp_path):
         retrain_rounds=1,
         extra="segmentation = dict(config='tiny_seg.py', tta=False)\n")
     work = str(tmp_path / 'work')
-    out = subprocess.run(
-        _cmd(pipeline, work) + ['--quiet'],
-        cwd=REPO_ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=900)
-    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    out = _run_quiet(pipeline, work)
     run_dir = osp.join(work, 'seed_0')
     results = json.load(open(osp.join(work, 'results.json')))
     assert list(results['stage_wall_time_s']) == [

@@ -19,12 +19,12 @@ from mmwsss.models.utils.cam_utils import (cams_to_label, cams_to_probs,
                                            check_bg_rule, power_to_threshold)
 from mmwsss.utils.io import atomic_write_bytes, save_npz_atomic, \
     save_palette_png
+from .image_cache import ImageResultCacheMixin
 
 __all__ = ['PseudoMaskMetric', 'otsu_threshold']
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 19))
 DEFAULT_ALPHAS = (1, 2, 4, 8, 12, 16, 24, 32)
-STATS_DIR = '.stats'
 HIST_BINS = 100
 
 
@@ -68,7 +68,7 @@ def _equivalent_threshold(rule: Dict) -> float:
 
 
 @METRICS.register_module()
-class PseudoMaskMetric(IoUMetric):
+class PseudoMaskMetric(ImageResultCacheMixin, IoUMetric):
     """Write CAM pseudo masks and score them, sweeping the background rule.
 
     Consumes the outputs of :class:`~mmwsss.models.CAMSegmentor` (``cams``,
@@ -137,6 +137,8 @@ class PseudoMaskMetric(IoUMetric):
             (``ignore_index``, ``prefix``, ``collect_device``...).
     """
 
+    cache_keys = ('stats', 'hist', 'ignored', 'rule')
+
     def __init__(self,
                  sweep: Optional[Sequence[float]] = None,
                  crf: Union[None, str, Dict] = None,
@@ -160,8 +162,8 @@ class PseudoMaskMetric(IoUMetric):
         self.crf_images = crf_images
         self.save_cams = save_cams
         self._pool = None
+        self._make_cache_dir()
         if self.output_dir and is_main_process():
-            os.makedirs(osp.join(self.output_dir, STATS_DIR), exist_ok=True)
             if save_cams:
                 os.makedirs(osp.join(self.output_dir, 'cams'), exist_ok=True)
 
@@ -193,14 +195,6 @@ class PseudoMaskMetric(IoUMetric):
         if self.crf is not None:
             out += [(r, True) for r in self._sweep_rules(rule, crf=True)]
         return out
-
-    @staticmethod
-    def _image_id(sample: dict) -> str:
-        return osp.splitext(osp.basename(sample['img_path']))[0]
-
-    def _stats_path(self, sample: dict) -> str:
-        return osp.join(self.output_dir, STATS_DIR,
-                        self._image_id(sample) + '.npz')
 
     # ------------------------------------------------------------------
     def _crf_labels(self,
@@ -351,48 +345,8 @@ class PseudoMaskMetric(IoUMetric):
                 hist=hist.astype(np.int64),
                 ignored=ignored,
                 rule=json.dumps(rule, sort_keys=True))
-            if self.output_dir is not None:
-                save_npz_atomic(
-                    self._stats_path(sample),
-                    signature=json.dumps(self.signature, sort_keys=True),
-                    **result)
+            self._save_result(sample, result)
             self.results.append(result)
-
-    def load_finished(self, data_samples: Sequence) -> bool:
-        """Restore cached results of a batch whose images are all finished.
-
-        Args:
-            data_samples (Sequence): The batch's (unprocessed) data samples.
-
-        Returns:
-            bool: True when every image had a cached result, which was then
-            appended to :attr:`results`; False (nothing appended) otherwise.
-        """
-        if self.output_dir is None:
-            return False
-        signature = json.dumps(self.signature, sort_keys=True)
-        loaded = []
-        for ds in data_samples:
-            sample = ds.metainfo if hasattr(ds, 'metainfo') else ds
-            path = self._stats_path(sample)
-            png = osp.join(self.output_dir, self._image_id(sample) + '.png')
-            if not (osp.isfile(path) and osp.isfile(png)):
-                return False
-            with np.load(path) as f:
-                if str(f['signature']) != signature:
-                    raise ValueError(
-                        f'{path} was written with other PseudoMaskMetric '
-                        f'settings ({f["signature"]}) than the current ones '
-                        f'({signature}); use a new output_dir or delete '
-                        'the old one')
-                loaded.append(
-                    dict(
-                        stats=f['stats'],
-                        hist=f['hist'],
-                        ignored=f['ignored'],
-                        rule=str(f['rule'])))
-        self.results.extend(loaded)
-        return True
 
     def evaluate(self, size: int) -> dict:
         """Close the CRF worker pool on every rank, then evaluate."""

@@ -10,26 +10,23 @@ the network is retrained once from scratch on the filled masks (60.3 -> 64.5
 mIoU on VOC val in the paper).
 """
 import json
-import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.dist import is_main_process
 from mmengine.logging import MMLogger, print_log
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from PIL import Image
 
-from mmwsss.utils.io import atomic_write_bytes, save_npz_atomic, \
-    save_palette_png
+from mmwsss.utils.io import atomic_write_bytes, save_palette_png
+from .image_cache import ImageResultCacheMixin
 
 __all__ = ['RelabelMetric', 'fill_pseudo_mask']
 
 FILL_MODES = ('uncertain', 'all')
-STATS_DIR = '.stats'
 # per-image pixel counts: filled, ignored in prev, changed, total
 COUNT_NAMES = ('filled', 'prev_ignored', 'changed', 'total')
 
@@ -60,7 +57,7 @@ def fill_pseudo_mask(prev: Optional[np.ndarray], pred: np.ndarray,
 
 
 @METRICS.register_module()
-class RelabelMetric(IoUMetric):
+class RelabelMetric(ImageResultCacheMixin, IoUMetric):
     """Fill the uncertain pixels of pseudo masks with a model's predictions.
 
     Run on the **train** split with a trained segmentation model (see
@@ -103,6 +100,8 @@ class RelabelMetric(IoUMetric):
             (``ignore_index``, ``iou_metrics``, ``prefix``...).
     """
 
+    cache_keys = ('stats', 'counts')
+
     def __init__(self,
                  prev_mask_dir: Optional[str] = None,
                  fill: str = 'uncertain',
@@ -125,8 +124,7 @@ class RelabelMetric(IoUMetric):
                 'directory')
         self.prev_mask_dir = prev_mask_dir
         self.fill = fill
-        if self.output_dir and is_main_process():
-            os.makedirs(osp.join(self.output_dir, STATS_DIR), exist_ok=True)
+        self._make_cache_dir()
 
     # ------------------------------------------------------------------
     @property
@@ -140,14 +138,6 @@ class RelabelMetric(IoUMetric):
             ignore_index=self.ignore_index,
             num_classes=len(self.dataset_meta['classes'])
             if self.dataset_meta else None)
-
-    @staticmethod
-    def _image_id(sample: dict) -> str:
-        return osp.splitext(osp.basename(sample['img_path']))[0]
-
-    def _stats_path(self, sample: dict) -> str:
-        return osp.join(self.output_dir, STATS_DIR,
-                        self._image_id(sample) + '.npz')
 
     def _read_prev(self, image_id: str) -> Optional[np.ndarray]:
         if self.prev_mask_dir is None:
@@ -223,46 +213,8 @@ class RelabelMetric(IoUMetric):
                         num_classes, self.ignore_index)
                 ]).astype(np.int64)
             result = dict(stats=stats, counts=counts)
-            if self.output_dir is not None:
-                save_npz_atomic(
-                    self._stats_path(sample),
-                    signature=json.dumps(self.signature, sort_keys=True),
-                    **result)
+            self._save_result(sample, result)
             self.results.append(result)
-
-    def load_finished(self, data_samples: Sequence) -> bool:
-        """Restore cached results of a batch whose images are all finished.
-
-        Args:
-            data_samples (Sequence): The batch's (unprocessed) data samples.
-
-        Returns:
-            bool: True when every image had a cached result, which was then
-            appended to :attr:`results`; False (nothing appended) otherwise.
-        """
-        if self.output_dir is None:
-            return False
-        signature = json.dumps(self.signature, sort_keys=True)
-        if data_samples and isinstance(data_samples[0], (list, tuple)):
-            # a TTA batch: views x images; the first view names the images
-            data_samples = data_samples[0]
-        loaded = []
-        for ds in data_samples:
-            sample = ds.metainfo if hasattr(ds, 'metainfo') else ds
-            path = self._stats_path(sample)
-            png = osp.join(self.output_dir, self._image_id(sample) + '.png')
-            if not (osp.isfile(path) and osp.isfile(png)):
-                return False
-            with np.load(path) as f:
-                if str(f['signature']) != signature:
-                    raise ValueError(
-                        f'{path} was written with other RelabelMetric '
-                        f'settings ({f["signature"]}) than the current ones '
-                        f'({signature}); use a new output_dir or delete '
-                        'the old one')
-                loaded.append(dict(stats=f['stats'], counts=f['counts']))
-        self.results.extend(loaded)
-        return True
 
     # ------------------------------------------------------------------
     def compute_metrics(self, results: list) -> Dict[str, float]:

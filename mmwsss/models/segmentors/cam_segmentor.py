@@ -146,6 +146,45 @@ class CAMSegmentor(BackboneSegmentor):
         return normalize_cams(cams)
 
     # ------------------------------------------------------------------
+    @staticmethod
+    def default_samples(inputs: Tensor) -> SampleList:
+        """Data samples for a bare ``predict(inputs)`` call."""
+        from mmseg.structures import SegDataSample
+        return [
+            SegDataSample(
+                metainfo=dict(
+                    ori_shape=inputs.shape[2:], img_shape=inputs.shape[2:]))
+            for _ in range(inputs.shape[0])
+        ]
+
+    @staticmethod
+    def to_original_size(maps: Tensor, meta: dict) -> Tensor:
+        """Per-class maps at input size back to the original image.
+
+        Crops the padding (``img_shape``), undoes a test-pipeline flip and
+        resizes bilinearly to ``ori_shape``.
+
+        Args:
+            maps (Tensor): ``(L, H, W)`` maps of the (padded) input.
+            meta (dict): The sample's metainfo.
+
+        Returns:
+            Tensor: ``(L, ori_h, ori_w)``.
+        """
+        img_h, img_w = meta.get('img_shape', maps.shape[-2:])[:2]
+        ori_h, ori_w = meta.get('ori_shape', (img_h, img_w))[:2]
+        if not maps.shape[0]:
+            return maps.new_zeros((0, ori_h, ori_w))
+        maps = maps[:, :img_h, :img_w]
+        if meta.get('flip', False):
+            vertical = meta.get('flip_direction', 'horizontal') != 'horizontal'
+            maps = maps.flip(-2 if vertical else -1)
+        if (img_h, img_w) != (ori_h, ori_w):
+            maps = F.interpolate(
+                maps[None], (ori_h, ori_w), mode='bilinear',
+                align_corners=False)[0]
+        return maps
+
     def _select_labels(self, data_samples: SampleList,
                        scores: Tensor) -> List[Tensor]:
         if self.test_cfg['labels'] == 'pred':
@@ -213,15 +252,8 @@ class CAMSegmentor(BackboneSegmentor):
                 inputs: Tensor,
                 data_samples: OptSampleList = None) -> SampleList:
         """CAM pseudo masks (stage 2); see the class docstring."""
-        from mmseg.structures import SegDataSample
         if data_samples is None:
-            data_samples = [
-                SegDataSample(
-                    metainfo=dict(
-                        ori_shape=inputs.shape[2:],
-                        img_shape=inputs.shape[2:]))
-                for _ in range(inputs.shape[0])
-            ]
+            data_samples = self.default_samples(inputs)
 
         def labels_fn(logits):
             return self._select_labels(data_samples, torch.sigmoid(logits))
@@ -229,22 +261,7 @@ class CAMSegmentor(BackboneSegmentor):
         logits, labels, cams = self._multiscale_cams(inputs, labels_fn)
         rule = self.test_cfg['bg']
         for i, ds in enumerate(data_samples):
-            meta = ds.metainfo
-            img_h, img_w = meta.get('img_shape', inputs.shape[2:])[:2]
-            ori_h, ori_w = meta.get('ori_shape', (img_h, img_w))[:2]
-            cam = cams[i][:, :img_h, :img_w]
-            if meta.get('flip', False):
-                direction = meta.get('flip_direction', 'horizontal')
-                cam = cam.flip(-1) if direction == 'horizontal' \
-                    else cam.flip(-2)
-            if (img_h, img_w) != (ori_h, ori_w) and cam.shape[0]:
-                cam = F.interpolate(
-                    cam[None], (ori_h, ori_w),
-                    mode='bilinear',
-                    align_corners=False)[0]
-            elif not cam.shape[0]:
-                cam = cam.new_zeros((0, ori_h, ori_w))
-            cam = normalize_cams(cam)
+            cam = normalize_cams(self.to_original_size(cams[i], ds.metainfo))
             lbl = labels[i].to(torch.int64)
             pred = cams_to_label(cam, lbl, rule)
             ds.set_data(

@@ -231,15 +231,8 @@ class ClassPatternSegmentor(CAMSegmentor):
                 inputs: Tensor,
                 data_samples: OptSampleList = None) -> SampleList:
         """Pattern-pass outputs or Algorithm 1 masks; see the class doc."""
-        from mmseg.structures import SegDataSample
         if data_samples is None:
-            data_samples = [
-                SegDataSample(
-                    metainfo=dict(
-                        ori_shape=inputs.shape[2:],
-                        img_shape=inputs.shape[2:]))
-                for _ in range(inputs.shape[0])
-            ]
+            data_samples = self.default_samples(inputs)
         if self.test_cfg['class_patterns'] is None:
             return self._predict_pattern_pass(inputs, data_samples)
         return self._predict_masks(inputs, data_samples)
@@ -315,20 +308,7 @@ class ClassPatternSegmentor(CAMSegmentor):
                     proj[i] = q if proj[i] is None else proj[i] + q
         views = len(scales) * (2 if flip else 1)
         for i, ds in enumerate(data_samples):
-            meta = ds.metainfo
-            img_h, img_w = meta.get('img_shape', inputs.shape[2:])[:2]
-            ori_h, ori_w = meta.get('ori_shape', (img_h, img_w))[:2]
-            q = proj[i][:, :img_h, :img_w] / views
-            if meta.get('flip', False):
-                direction = meta.get('flip_direction', 'horizontal')
-                q = q.flip(-1) if direction == 'horizontal' else q.flip(-2)
-            if (img_h, img_w) != (ori_h, ori_w) and q.shape[0]:
-                q = F.interpolate(
-                    q[None], (ori_h, ori_w),
-                    mode='bilinear',
-                    align_corners=False)[0]
-            elif not q.shape[0]:
-                q = q.new_zeros((0, ori_h, ori_w))
+            q = self.to_original_size(proj[i] / views, ds.metainfo)
             lbl = labels[i].to(torch.int64)
             mask = class_pattern_mask(q, lbl, self.test_cfg['ignore_index'],
                                       self.test_cfg['margin'])
