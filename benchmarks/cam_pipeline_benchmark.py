@@ -167,7 +167,7 @@ def bench_memory(counts, image_size):
                 if l.startswith('PEAK_RSS_KB')][-1].split()[1]
         out[str(n)] = dict(peak_rss_mb=round(int(peak) / 1024, 1),
                            wall_s=round(time.perf_counter() - t0, 1))
-    return dict(image_size=image_size, crf='psa', save_cams=True,
+    return dict(image_size=image_size, crf='psa', save_maps=True,
                 passes=out,
                 growth_mb=round(out[str(counts[-1])]['peak_rss_mb'] -
                                 out[str(counts[0])]['peak_rss_mb'], 1))

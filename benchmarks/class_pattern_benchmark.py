@@ -1,7 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Cost of the class-pattern pass of Luo & Yang (AAAI 2020).
 
-Two goals of the class-pattern pass (``tools/extract_class_patterns.py``):
+Two goals of the class-pattern pass (``ClassPatternSegmentor.fit_state``,
+run by ``FitModelStateHook`` before ``tools/test.py`` makes the masks):
 
 1. **time**: it costs at most 1.2x the bare feature-extraction pass over
    the same images (the same forward passes without the statistics);
@@ -16,16 +17,17 @@ does not depend on them. Each measurement runs in its own process, so that
 its peak resident memory (``ru_maxrss``; on GPU also
 ``torch.cuda.max_memory_allocated``) is its own:
 
-- ``bare``: ``ClassPatternSegmentor.predict`` in pattern-pass mode (the
-  whole forward pass, CAMs for the sign rule, features cropped);
-- ``pattern``: the same plus ``ClassPatternMetric.process`` for every image
-  and ``evaluate`` at the end (all-reduce no-op, eigendecompositions,
-  file written).
+- ``bare``: ``ClassPatternSegmentor.pattern_pass`` (the whole forward
+  pass, CAMs for the sign rule, features cropped);
+- ``pattern``: the same plus ``accumulate_patterns`` for every image and
+  ``finish_patterns`` at the end (all-reduce no-op, eigendecompositions)
+  and the class-pattern file written.
 
 Both are timed over the same ``N`` images after ``--warmup`` untimed
 images, for two values of ``N`` (``--num-images``). The pattern pass has a
-streaming part (``process``, per image) and a one-off finalisation
-(``evaluate``: one leading eigenpair per class, the file); the JSON gives
+streaming part (``accumulate_patterns``, per image) and a one-off
+finalisation (``finish_patterns``: one leading eigenpair per class, and the
+file); the JSON gives
 both, the streaming ratio ``(bare + process) / bare`` and the total ratio,
 which tends to the streaming one as ``N`` grows. Usage::
 
@@ -33,6 +35,7 @@ which tends to the streaming one as ``N`` grows. Usage::
         --out benchmarks/results/class_pattern.json
 """
 import argparse
+import io
 import json
 import os
 import os.path as osp
@@ -90,25 +93,23 @@ def _batch(i: int, size: int, device: str):
 def run_one(mode: str, num_images: int, size: int, depth: int, warmup: int,
             device: str) -> dict:
     """One measurement (in the current process)."""
-    from mmwsss.evaluation import ClassPatternMetric
+    from mmwsss.utils import atomic_write_bytes
     model = _model(depth, device)
     classes = ('background', ) + tuple(f'c{k}' for k in range(20))
-    metric = None
     out_dir = tempfile.mkdtemp(prefix='cp_bench_')
-    if mode == 'pattern':
-        metric = ClassPatternMetric(output_dir=out_dir)
-        metric.dataset_meta = dict(classes=classes)
+    accumulator = None
 
     timers = dict(process_s=0.0, evaluate_s=0.0)
 
     def step(i):
+        nonlocal accumulator
         img, samples = _batch(i, size, device)
-        out = model.predict(img, samples)
-        if metric is not None:
+        out = model.pattern_pass(img, samples)
+        if mode == 'pattern':
             if device.startswith('cuda'):
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            metric.process({}, [o.to_dict() for o in out])
+            accumulator = model.accumulate_patterns(out, accumulator)
             if device.startswith('cuda'):
                 torch.cuda.synchronize()
             timers['process_s'] += time.perf_counter() - t0
@@ -116,16 +117,20 @@ def run_one(mode: str, num_images: int, size: int, depth: int, warmup: int,
     with torch.no_grad():
         for i in range(warmup):
             _batch(10_000 + i, size, device)
-            model.predict(*_batch(10_000 + i, size, device))
+            model.pattern_pass(*_batch(10_000 + i, size, device))
         if device.startswith('cuda'):
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
         for i in range(num_images):
             step(i)
-        if metric is not None:
+        if mode == 'pattern':
             t0 = time.perf_counter()
-            metric.evaluate(num_images)
+            model.finish_patterns(accumulator, num_images, classes)
+            buf = io.BytesIO()
+            torch.save(model.fitted_state(), buf)
+            atomic_write_bytes(
+                osp.join(out_dir, 'class_patterns.pth'), buf.getvalue())
             timers['evaluate_s'] = time.perf_counter() - t0
         if device.startswith('cuda'):
             torch.cuda.synchronize()

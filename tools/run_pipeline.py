@@ -4,26 +4,27 @@
     python tools/run_pipeline.py PIPELINE_CONFIG [--work-dir DIR]
         [--nproc N] [--seed S] [--repeat N] [--data-root DIR] [--quiet]
 
-Stages (each in its own process, outputs under ``WORK_DIR/seed_<s>/``):
-classifier -> [class_patterns] -> pseudo_masks -> [refinement_train] ->
-[refinement] -> segmentation -> [relabel_<r> -> segmentation_<r>]* -> test
--> test_tta. Rerunning the same command skips finished stages. The results
-table is printed at the end and written to ``WORK_DIR/results.json``. See
-``mmwsss/apis/pipeline.py`` for the pipeline config keys.
+The pipeline config lists its stages (``stages = [dict(name=..., kind=...,
+config=..., inputs=..., report=...), ...]``); each runs in its own process
+with its outputs under ``WORK_DIR/seed_<s>/<stage>/``. Rerunning the same
+command skips finished stages and resumes an interrupted one. The results
+that the stages report are printed as a table at the end and written to
+``WORK_DIR/results.json``. See ``mmwsss/apis/pipeline/graph.py`` for the
+pipeline config keys.
 """
 import argparse
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmwsss.apis.pipeline import (PipelineError, WSSSPipeline,  # noqa: E402
-                                  load_pipeline_config)
+from mmwsss.apis.pipeline import (PipelineError,  # noqa: E402
+                                  PipelineRunner, load_pipeline_config)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description='Run a WSSS pipeline (classifier, pseudo masks, '
-        'refinement, segmentation, final test) from one config')
+        description='Run a WSSS pipeline (a graph of train/test stages) '
+        'from one config')
     parser.add_argument('config', help='pipeline config file')
     parser.add_argument(
         '--work-dir',
@@ -47,12 +48,10 @@ def parse_args():
 def main():
     args = parse_args()
     try:
-        cfg = load_pipeline_config(args.config)
-        if args.data_root is not None:
-            if not osp.isdir(args.data_root):
-                raise PipelineError(
-                    f'--data-root {args.data_root} is not a directory')
-            cfg.data_root = osp.abspath(args.data_root)
+        if args.data_root is not None and not osp.isdir(args.data_root):
+            raise PipelineError(
+                f'--data-root {args.data_root} is not a directory')
+        cfg = load_pipeline_config(args.config, data_root=args.data_root)
         seed = args.seed if args.seed is not None else cfg.get('seed', 0)
         repeat = args.repeat if args.repeat is not None else cfg.get(
             'repeat', 1)
@@ -61,7 +60,7 @@ def main():
         work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
             'work_dirs',
             osp.splitext(osp.basename(args.config))[0])
-        pipeline = WSSSPipeline(
+        pipeline = PipelineRunner(
             cfg,
             work_dir,
             nproc=args.nproc,

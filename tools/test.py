@@ -1,28 +1,22 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Test a checkpoint; with a CAM config this is stage 2 (pseudo masks).
+"""Test a checkpoint; with a stage-2 config this is the pseudo-mask pass.
 
-Same arguments as mmsegmentation's ``tools/test.py`` (``--work-dir``,
-``--out``, ``--show``, ``--show-dir``, ``--wait-time``, ``--cfg-options``,
-``--launcher``, ``--tta``), plus ``--data-root``, ``--crf`` and
-``--metrics-json``. ``--crf NAME`` is a dense-CRF preset (``psa``,
-``irn``, ``deeplab-v2``) or ``none``: with a ``PseudoMaskMetric`` (stage 2)
-it refines the pseudo masks; with a segmentation config (stage 3) it
-post-processes the final predictions through ``CRFSegTTAModel``, after the
-multi-scale + flip average with ``--tta`` or on the single-scale output
-without it. When the test evaluator is a ``PseudoMaskMetric`` without an
-output directory, masks are written to ``<work_dir>/pseudo_masks``.
+mmsegmentation's ``tools/test.py`` (``--work-dir``, ``--out``, ``--show``,
+``--show-dir``, ``--wait-time``, ``--cfg-options``, ``--launcher``,
+``--tta``), plus what is generic:
 
-``--relabel PREV_MASK_DIR [--fill uncertain|all]`` turns a segmentation
-config into the relabel pass of a retraining round (Luo & Yang, AAAI 2020):
-the model predicts the TRAIN split (the train dataset with the test
-pipeline, batch size 1, ground-truth masks for scoring) and a
-``RelabelMetric`` fills the ignored pixels of the pseudo masks in
-``PREV_MASK_DIR`` with its predictions (``--fill all``: takes the
-predictions everywhere), writes them to ``--out`` (required) and scores
-them. ``--cfg-options`` apply before; ``train_dataloader.dataset.*`` keys
-therefore also set the relabelled dataset (e.g. its ground-truth folder
-``data_prefix.seg_map_path``). A killed pass resumes at its first
-unfinished image. See :func:`mmwsss.apis.configure_relabel`.
+- ``--data-root DIR``: the ``data_root`` of every dataset of the config;
+- ``--metrics-json FILE``: the returned metrics (and the ``extra_metrics``
+  that hooks report, e.g. a fitting pass) written atomically;
+- ``--out DIR``: the ``out_dir`` of every ``PredictionWriterHook`` in
+  ``custom_hooks`` (one is appended when there is none): the predicted
+  masks go to ``DIR/<image id>.png`` (and, when the config asks for them,
+  the maps to ``DIR/cams/``). With a ``ResumableTestLoop`` a killed pass
+  resumes at its first unfinished image.
+
+What a pass computes is the config's: a dense CRF of the pseudo masks is
+``model.test_cfg.crf``, a CRF after TTA ``--tta --cfg-options
+tta_model.crf=deeplab-v2``.
 """
 import argparse
 import os
@@ -34,9 +28,10 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmwsss.apis import (apply_common_args,  # noqa: E402
-                         configure_relabel, configure_seg_crf,
                          load_tool_config, setup_distributed,
                          write_metrics_json)
+
+WRITER = 'PredictionWriterHook'
 
 
 def parse_args():
@@ -51,8 +46,8 @@ def parse_args():
     parser.add_argument(
         '--out',
         type=str,
-        help='The directory to save output prediction (pseudo masks) for '
-        'offline evaluation')
+        help='The directory to save output prediction (masks, and maps '
+        'when the config saves them) for offline evaluation')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
@@ -64,23 +59,6 @@ def parse_args():
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
         '--data-root', help='set data_root of every dataset in the config')
-    parser.add_argument(
-        '--crf',
-        help='dense-CRF preset (psa, irn, deeplab-v2) or "none": refines '
-        'the pseudo masks of a PseudoMaskMetric, or post-processes the '
-        'predictions of a segmentation model (after TTA with --tta)')
-    parser.add_argument(
-        '--relabel',
-        metavar='PREV_MASK_DIR',
-        help='relabel pass of a retraining round: predict the train split '
-        'and fill the ignored pixels of the pseudo masks in PREV_MASK_DIR; '
-        'the filled masks go to --out (required)')
-    parser.add_argument(
-        '--fill',
-        choices=['uncertain', 'all'],
-        default='uncertain',
-        help='with --relabel: fill only the ignored pixels (uncertain) or '
-        'take the predictions everywhere (all)')
     parser.add_argument(
         '--metrics-json',
         help='also write the returned metrics to this JSON file (atomic)')
@@ -106,8 +84,6 @@ def parse_args():
     # of `--local_rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
-    if args.relabel is not None and args.out is None:
-        parser.error('--relabel needs --out (where the filled masks go)')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -133,13 +109,18 @@ def trigger_visualization_hook(cfg, args):
     return cfg
 
 
-def _evaluators(cfg):
-    ev = cfg.test_evaluator
-    return ev if isinstance(ev, (list, tuple)) else [ev]
-
-
-def _is_pseudo(ev) -> bool:
-    return ev.get('type') in ('PseudoMaskMetric', 'mmseg.PseudoMaskMetric')
+def set_prediction_out_dir(cfg, out_dir: str) -> None:
+    """``--out``: the folder of every prediction writer (one is added)."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    writers = [
+        h for h in hooks if str(h.get('type', '')).split('.')[-1] == WRITER
+    ]
+    if not writers:
+        writers = [dict(type=WRITER)]
+        hooks += writers
+    for hook in writers:
+        hook['out_dir'] = out_dir
+    cfg.custom_hooks = hooks
 
 
 def main():
@@ -151,33 +132,18 @@ def main():
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
 
-    has_pseudo = any(_is_pseudo(ev) for ev in _evaluators(cfg))
-    use_tta = args.tta
-    if args.crf is not None and not has_pseudo:
-        # CRF on the final predictions goes through the TTA model.
-        use_tta = configure_seg_crf(cfg, args.crf, args.tta)
-    if use_tta:
+    if args.tta:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
-    if args.relabel is not None:
-        # after the TTA swap: the relabel pass takes the (TTA) test pipeline
-        configure_relabel(cfg, args.relabel, args.fill, args.out)
 
-    for ev in _evaluators(cfg):
-        is_pseudo = _is_pseudo(ev)
-        if args.out is not None:
-            ev['output_dir'] = args.out
-            ev['keep_results'] = True
-        elif is_pseudo and ev.get('output_dir') is None:
-            ev['output_dir'] = osp.join(cfg.work_dir, 'pseudo_masks')
-        if args.crf is not None and is_pseudo:
-            ev['crf'] = None if args.crf.lower() == 'none' else args.crf
+    if args.out is not None:
+        set_prediction_out_dir(cfg, args.out)
 
     setup_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
-    write_metrics_json(args.metrics_json, metrics)
+    write_metrics_json(args.metrics_json, metrics, runner.message_hub)
 
 
 if __name__ == '__main__':

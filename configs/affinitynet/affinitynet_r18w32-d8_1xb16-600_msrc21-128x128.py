@@ -1,8 +1,9 @@
 # AffinityNet on the MSRC-21 photographs (CPU): the half-width ResNet-18 at
 # output stride 8, from scratch, 600 iterations on 128-px crops; trained
-# on confident masks from the saved CAMs of any method (cam_dir), then the
-# random walk (PSA settings) over the same CAMs of the train split.
-# tools/run_pipeline.py sets cam_dir; by hand see the synthetic config.
+# on confident masks from the saved CAMs of any method
+# (data_prefix.cam_path), then the random walk (PSA settings) over the same
+# CAMs of the train split. tools/run_pipeline.py sets the CAM folder; by
+# hand see the synthetic config.
 _base_ = ['./affinitynet_r18w32-d8_1xb16-600_synthetic-96x96.py']
 dataset_type = 'WSSSVOCDataset'
 data_root = 'data/msrc21'
@@ -29,7 +30,8 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadWSSSAnnotations'),
     dict(type='LoadCAMs'),
-    dict(type='PackWSSSInputs'),
+    # the saved CAMs as data fields (what the random walk refines)
+    dict(type='PackWSSSInputs', algorithm_keys=('cams', 'cam_labels')),
 ]
 train_dataloader = dict(
     dataset=dict(
@@ -40,7 +42,7 @@ train_dataloader = dict(
         data_prefix=dict(
             img_path='JPEGImages', seg_map_path='SegmentationClass'),
         label_source='mask',
-        cam_dir=None,
+        file_suffixes=dict(cam_path='.npz'),
         pipeline=train_pipeline))
 test_dataloader = dict(
     dataset=dict(
@@ -51,7 +53,7 @@ test_dataloader = dict(
         data_prefix=dict(
             img_path='JPEGImages', seg_map_path='SegmentationClass'),
         label_source='mask',
-        cam_dir=None,
+        file_suffixes=dict(cam_path='.npz'),
         pipeline=test_pipeline))
 max_iters = 600
 param_scheduler = [

@@ -3,7 +3,8 @@
 # ResNet-18 of the CAM configs (output stride 8, features of its last three
 # stages), trained from scratch for 600 iterations.
 #
-# Training reads the CAMs saved by the pseudo-mask stage (cam_dir, .npz) and
+# Training reads the CAMs saved by the pseudo-mask stage
+# (data_prefix.cam_path: <folder>/<image id>.npz, see file_suffixes) and
 # turns them into confident masks: foreground where max CAM >= 0.3,
 # background below 0.05, uncertain in between (IRN's conf_fg/conf_bg).
 # Testing refines the same CAMs by the random walk (beta 8, radius 5,
@@ -16,11 +17,12 @@
 # the power of two 64. (Measured on the EPS CAMs of this set, train split:
 # t = 16 / 64 / 256 gave 50.34 / 49.01 / 47.55 mIoU; without the doubling,
 # t = 256 gave 39.70. t = 64 is the a-priori choice, not the best one.)
-# tools/run_pipeline.py sets cam_dir; by hand:
+# tools/run_pipeline.py sets the CAM folder (an absolute path is used as is,
+# a relative one is joined with data_root); by hand:
 #   python tools/train.py CONFIG --cfg-options \
-#       train_dataloader.dataset.cam_dir=WORK/pseudo_masks/masks/cams
+#       train_dataloader.dataset.data_prefix.cam_path=$PWD/MASKS/cams
 #   python tools/test.py CONFIG CKPT --out OUT --cfg-options \
-#       test_dataloader.dataset.cam_dir=WORK/pseudo_masks/masks/cams
+#       test_dataloader.dataset.data_prefix.cam_path=$PWD/MASKS/cams
 _base_ = [
     '../_base_/models/affinitynet_r18.py',
     '../_base_/datasets/synthetic_cls.py', '../_base_/default_runtime.py',
@@ -47,11 +49,15 @@ test_pipeline = [
     # a finer grid for the walk; the masks are scored at the original size
     dict(type='Resize', scale_factor=2.0, keep_ratio=True),
     dict(type='LoadWSSSAnnotations'),
-    dict(type='PackWSSSInputs'),
+    # the saved CAMs as data fields (what the random walk refines)
+    dict(type='PackWSSSInputs', algorithm_keys=('cams', 'cam_labels')),
 ]
 train_dataloader = dict(
-    dataset=dict(cam_dir=None, pipeline=train_pipeline))
-test_dataloader = dict(dataset=dict(cam_dir=None, pipeline=test_pipeline))
+    dataset=dict(
+        file_suffixes=dict(cam_path='.npz'), pipeline=train_pipeline))
+test_dataloader = dict(
+    dataset=dict(
+        file_suffixes=dict(cam_path='.npz'), pipeline=test_pipeline))
 # no validation: the refiner is judged by the masks it refines (test)
 val_dataloader = None
 val_evaluator = None
@@ -74,3 +80,11 @@ default_hooks = dict(
     checkpoint=dict(interval=max_iters),
     visualization=dict(type='SegVisualizationHook', draw=False))
 randomness = dict(seed=0)
+# testing writes the refined masks (tools/test.py --out DIR, default
+# <work_dir>/predictions); custom_hooks lists replace the runtime's, which
+# are repeated
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='PredictionWriterHook'),
+]

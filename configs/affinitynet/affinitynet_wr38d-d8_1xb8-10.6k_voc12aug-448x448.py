@@ -4,7 +4,8 @@
 # of train_aug), crop 448, SGD lr 0.1 (x10 for the new layers), weight decay
 # 5e-4, poly; pairs within radius 5; random walk beta 8, t 256, background
 # (1 - max)^16. It refines the CAMs of any method saved by the pseudo-mask
-# stage (PseudoMaskMetric save_cams=True) given as cam_dir, e.g. EPS's:
+# stage (PredictionWriterHook save_maps=True) given as data_prefix.cam_path,
+# e.g. EPS's:
 #   configs/pipelines/pipeline_eps-affinitynet-deeplabv2_wr38d_voc12aug.py
 # Training labels: confident masks from those CAMs (fg >= 0.30, bg < 0.05,
 # uncertain in between; IRN's levels, no CRF).
@@ -32,7 +33,8 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadWSSSAnnotations'),
     dict(type='LoadCAMs'),
-    dict(type='PackWSSSInputs'),
+    # the saved CAMs as data fields (what the random walk refines)
+    dict(type='PackWSSSInputs', algorithm_keys=('cams', 'cam_labels')),
 ]
 train_dataloader = dict(
     batch_size=8,
@@ -41,9 +43,11 @@ train_dataloader = dict(
         # trains on train_aug CAMs: run the pseudo-mask stage on
         # train_aug.txt and set ann_file to it for the reference setting.
         ann_file='ImageSets/Segmentation/train.txt',
-        cam_dir=None,
+        file_suffixes=dict(cam_path='.npz'),
         pipeline=train_pipeline))
-test_dataloader = dict(dataset=dict(cam_dir=None, pipeline=test_pipeline))
+test_dataloader = dict(
+    dataset=dict(
+        file_suffixes=dict(cam_path='.npz'), pipeline=test_pipeline))
 val_dataloader = None
 val_evaluator = None
 val_cfg = None
@@ -59,3 +63,11 @@ train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
 default_hooks = dict(
     checkpoint=dict(interval=max_iters),
     visualization=dict(type='SegVisualizationHook', draw=False))
+# testing writes the refined masks (tools/test.py --out DIR, default
+# <work_dir>/predictions); custom_hooks lists replace the runtime's, which
+# are repeated
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='PredictionWriterHook'),
+]

@@ -20,7 +20,20 @@ model = dict(
         dilations=(1, 1, 1, 2)),
     cam_head=dict(in_channels=256),
     test_cfg=dict(
-        scales=(0.5, 1.0, 1.5), bg=dict(type='threshold', thr=0.2)))
+        scales=(0.5, 1.0, 1.5),
+        bg=dict(type='threshold', thr=0.2),
+        # the dense CRF of the pseudo masks; its column in the metric's
+        # table is computed at a few thresholds only
+        crf='psa',
+        crf_sweep=[0.05, 0.1, 0.2, 0.3, 0.4, 0.5],
+        crf_workers=2))
+# stage 2 writes the masks and the CAMs (for a refiner such as AffinityNet);
+# custom_hooks lists replace the runtime's, which are repeated
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='PredictionWriterHook', save_maps=True),
+]
 max_iters = 2200
 # Small data from scratch: AdamW with a strong weight decay worked better
 # here than IRN's SGD recipe (val mAP 47.9 vs 36.2, see the README).

@@ -12,7 +12,21 @@ model = dict(
     backbone=dict(stem_channels=32, base_channels=32),
     cam_head=dict(in_channels=256, num_classes=5),
     test_cfg=dict(
-        scales=(1.0, 1.5, 2.0), bg=dict(type='threshold', thr=0.3)))
+        scales=(1.0, 1.5, 2.0),
+        bg=dict(type='threshold', thr=0.3),
+        # the dense CRF of the pseudo masks; its column in the metric's
+        # table is computed at a few thresholds only (it costs far more
+        # than the sweep without it)
+        crf='psa',
+        crf_sweep=[0.1, 0.3, 0.5, 0.7, 0.9],
+        crf_workers=1))
+# stage 2 writes the masks and the CAMs (for a refiner such as AffinityNet);
+# custom_hooks lists replace the runtime's, which are repeated
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='PredictionWriterHook', save_maps=True),
+]
 max_iters = 600
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),

@@ -10,3 +10,11 @@ param_scheduler = [
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(checkpoint=dict(interval=5000))
+# stage 2 writes the pseudo masks (tools/test.py --out DIR, default
+# <work_dir>/predictions); custom_hooks lists replace the runtime's, which
+# are repeated
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='PredictionWriterHook'),
+]

@@ -6,3 +6,11 @@ _base_ = [
     '../_base_/models/cam_r50-d16.py', '../_base_/datasets/voc12aug_cls.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_cam_poly.py'
 ]
+# stage 2 writes the pseudo masks (tools/test.py --out DIR, default
+# <work_dir>/predictions); custom_hooks lists replace the runtime's, which
+# are repeated
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='PredictionWriterHook'),
+]

@@ -31,6 +31,39 @@ model = dict(
             type='Pretrained',
             checkpoint='data/pretrained/resnet101-torchvision.pth')),
     feature_layer='backbone.layer4.0',
+    # at most K images per class, drawn per class with a seeded generator;
+    # each kept image carries the classes it was drawn for
+    # (selected_classes, packed as a meta key)
+    pattern_dataloader=dict(
+        batch_size=1,
+        num_workers=4,
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(
+            type='PerClassDrawDataset',
+            max_images_per_class=2000,
+            seed=0,
+            dataset=dict(
+                type='WSSSCOCODataset',
+                data_root='data/coco2014',
+                ann_file='ImageSets/train2014.txt',
+                data_prefix=dict(img_path='train2014'),
+                cls_label_file='cls_labels_train2014.npy',
+                label_source='file',
+                pipeline=[
+                    dict(type='LoadImageFromFile'),
+                    dict(type='Resize', scale=crop_size, keep_ratio=False),
+                    dict(
+                        type='PackWSSSInputs',
+                        meta_keys=('img_path', 'seg_map_path', 'ori_shape',
+                                   'img_shape', 'pad_shape', 'scale_factor',
+                                   'flip', 'flip_direction',
+                                   'reduce_zero_label', 'img_labels',
+                                   'selected_classes'))
+                ]))),
+    sign_rule='cam',
+    # 80 classes x 2048^2 float64 sums are 2.7 GB: keep them on the CPU
+    accumulate_on='cpu',
     test_cfg=dict(
         _delete_=True,
         class_patterns=None,
@@ -39,36 +72,23 @@ model = dict(
         labels='gt',
         margin=0.0,
         ignore_index=255,
-        bg=dict(type='threshold', thr=0.0, output='model')))
+        bg=dict(type='threshold', thr=0.0, output='model'),
+        crf='irn',
+        crf_images='single_class',
+        crf_sweep=[0.1, 0.3, 0.5]))
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-pattern_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='WSSSCOCODataset',
-        data_root='data/coco2014',
-        ann_file='ImageSets/train2014.txt',
-        data_prefix=dict(img_path='train2014'),
-        cls_label_file='cls_labels_train2014.npy',
-        label_source='file',
-        max_images_per_class=2000,
-        subset_seed=0,
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=crop_size, keep_ratio=False),
-            dict(type='PackWSSSInputs')
-        ]))
-# 80 classes x 2048^2 float64 sums are 2.7 GB: keep them on the CPU
-pattern_evaluator = dict(
-    type='ClassPatternMetric', sign_rule='cam', accumulate_on='cpu')
-test_evaluator = dict(
-    _delete_=True,
-    type='PseudoMaskMetric',
-    crf='irn',
-    crf_images='single_class',
-    crf_sweep=[0.1, 0.3, 0.5])
+# before testing, FitModelStateHook fits the class patterns on
+# model.pattern_dataloader and saves them to <work_dir>/class_patterns.pth
+# (a rerun with the same config and checkpoint reuses that file); stage 2
+# writes the masks (no maps); custom_hooks lists replace the runtime's,
+# which are repeated
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='FitModelStateHook'),
+    dict(type='PredictionWriterHook', save_maps=False),
+]
+test_evaluator = dict(_delete_=True, type='PseudoMaskMetric')
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 val_evaluator = dict(_delete_=True, type='mmpretrain.AveragePrecision')

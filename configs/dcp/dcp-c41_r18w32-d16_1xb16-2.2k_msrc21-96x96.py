@@ -10,6 +10,38 @@ _base_ = ['../cam/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96.py']
 model = dict(
     type='ClassPatternSegmentor',
     feature_layer='backbone.layer4.0',
+    # The class patterns are fitted (tools/test.py, FitModelStateHook) on the
+    # train split, at most 800 images per class, drawn per class with a
+    # seeded generator; each kept image carries the classes it was drawn
+    # for (selected_classes, packed as a meta key).
+    pattern_dataloader=dict(
+        batch_size=1,
+        num_workers=1,
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(
+            type='PerClassDrawDataset',
+            max_images_per_class=800,
+            seed=0,
+            dataset=dict(
+                type='WSSSVOCDataset',
+                data_root='data/msrc21',
+                ann_file='ImageSets/Segmentation/train.txt',
+                data_prefix=dict(
+                    img_path='JPEGImages', seg_map_path='SegmentationClass'),
+                label_source='mask',
+                pipeline=[
+                    dict(type='LoadImageFromFile'),
+                    dict(type='LoadWSSSAnnotations'),
+                    dict(
+                        type='PackWSSSInputs',
+                        meta_keys=('img_path', 'seg_map_path', 'ori_shape',
+                                   'img_shape', 'pad_shape', 'scale_factor',
+                                   'flip', 'flip_direction',
+                                   'reduce_zero_label', 'img_labels',
+                                   'selected_classes'))
+                ]))),
+    sign_rule='cam',
     test_cfg=dict(
         _delete_=True,
         class_patterns=None,
@@ -18,32 +50,21 @@ model = dict(
         labels='gt',
         margin=0.0,
         ignore_index=255,
-        bg=dict(type='threshold', thr=0.0, output='model')))
-pattern_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='WSSSVOCDataset',
-        data_root='data/msrc21',
-        ann_file='ImageSets/Segmentation/train.txt',
-        data_prefix=dict(
-            img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        label_source='mask',
-        max_images_per_class=800,
-        subset_seed=0,
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='LoadWSSSAnnotations'),
-            dict(type='PackWSSSInputs')
-        ]))
-pattern_evaluator = dict(type='ClassPatternMetric', sign_rule='cam')
-test_evaluator = dict(
-    _delete_=True,
-    type='PseudoMaskMetric',
-    crf='irn',
-    crf_images='single_class',
-    crf_sweep=[0.1, 0.3, 0.5],
-    save_cams=False)
+        bg=dict(type='threshold', thr=0.0, output='model'),
+        # dense CRF on single-class images only (the paper), IRN's unary
+        crf='irn',
+        crf_images='single_class',
+        crf_sweep=[0.1, 0.3, 0.5]))
+# before testing, FitModelStateHook fits the class patterns on
+# model.pattern_dataloader and saves them to <work_dir>/class_patterns.pth
+# (a rerun with the same config and checkpoint reuses that file); stage 2
+# writes the masks (no maps); custom_hooks lists replace the runtime's,
+# which are repeated
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='FitModelStateHook'),
+    dict(type='PredictionWriterHook', save_maps=False),
+]
+test_evaluator = dict(_delete_=True, type='PseudoMaskMetric')
 val_evaluator = dict(_delete_=True, type='mmpretrain.AveragePrecision')

@@ -4,7 +4,7 @@
 # 1e-4 for the new layers (the head, lr_mult 20), batch 16, 20 epochs of
 # train_aug (20 x 10,582 / 16 = 13.2k iterations), images resized to a
 # fixed 328 x 328; test at 241, 328 and 401 (averaged), then the dense CRF
-# (tools/test.py --tta --crf deeplab-v2). The paper states no schedule, so
+# (tools/test.py --tta; tta_model.crf). The paper states no schedule, so
 # the rates stay constant.
 _base_ = ['./deeplab-largefov_r101-d8-in1k-pre_1xb10-20k_voc12aug-321x321.py']
 crop_size = (328, 328)

@@ -33,5 +33,5 @@ train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
     logger=dict(interval=50), checkpoint=dict(interval=max_iters))
 randomness = dict(seed=0)
-# final test: --tta (scales 0.75-2.0 + flip), optionally --crf NAME
+# final test: --tta (scales 0.75-2.0 + flip), optionally --cfg-options tta_model.crf=NAME
 tta_model = dict(type='CRFSegTTAModel', crf=None)

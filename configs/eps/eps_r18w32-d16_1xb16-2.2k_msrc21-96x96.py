@@ -31,7 +31,13 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='PackWSSSInputs'),
+    # the saliency map as a data field, its validity as a meta key
+    dict(
+        type='PackWSSSInputs',
+        meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
+                   'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+                   'reduce_zero_label', 'img_labels', 'saliency_valid'),
+        pixel_keys=('gt_saliency', )),
 ]
 train_dataloader = dict(
     dataset=dict(
@@ -39,4 +45,6 @@ train_dataloader = dict(
             img_path='JPEGImages',
             seg_map_path='SegmentationClass',
             saliency_path='SaliencyMBD'),
+        # a missing map is LoadSaliencyMap's to handle (its fallback)
+        optional_files=('saliency_path', ),
         pipeline=train_pipeline))

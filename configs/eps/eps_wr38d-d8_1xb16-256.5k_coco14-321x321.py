@@ -21,13 +21,21 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
-    dict(type='PackWSSSInputs'),
+    # the saliency map as a data field, its validity as a meta key
+    dict(
+        type='PackWSSSInputs',
+        meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
+                   'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+                   'reduce_zero_label', 'img_labels', 'saliency_valid'),
+        pixel_keys=('gt_saliency', )),
 ]
 train_dataloader = dict(
     batch_size=16,
     dataset=dict(
         data_prefix=dict(
             img_path='train2014', saliency_path='SALImages/train2014'),
+        # a missing map is LoadSaliencyMap's to handle (its fallback)
+        optional_files=('saliency_path', ),
         pipeline=train_pipeline))
 max_iters = 256500
 optim_wrapper = dict(
@@ -38,3 +46,10 @@ param_scheduler = [
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(checkpoint=dict(interval=25000))
+# stage 2 writes the masks and the CAMs, the input of a refiner
+# (AffinityNet); custom_hooks lists replace the runtime's, which are repeated
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='PredictionWriterHook', save_maps=True),
+]

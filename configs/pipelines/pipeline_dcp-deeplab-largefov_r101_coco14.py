@@ -3,17 +3,88 @@
 # masks of train2014, DeepLab-LargeFOV ResNet-101 (Adam 5e-6 / 1e-4, 20
 # epochs, 328 x 328), one retraining round, val2014 with 241/328/401 + CRF.
 #   python tools/run_pipeline.py configs/pipelines/pipeline_dcp-deeplab-largefov_r101_coco14.py --nproc 8
-classifier = dict(
-    config='../dcp/dcp-c41_r101-d8_1xb16-20k_coco14-328x328.py')
-class_patterns = dict()
-pseudo_masks = dict(crf='irn')
-refinement = None
-segmentation = dict(
-    config='../deeplabv2/'
-    'deeplab-largefov_r101-d8-in1k-pre_1xb16-102.6k_coco14-328x328.py',
-    tta=True,
-    crf='deeplab-v2')
-retrain = dict(rounds=1, fill='uncertain')
+_cls = '../dcp/dcp-c41_r101-d8_1xb16-20k_coco14-328x328.py'
+_dcp = '../dcp/dcp-c41_r101-d8_1xb16-20k_coco14-328x328.py'
+_seg = '../deeplabv2/deeplab-largefov_r101-d8-in1k-pre_1xb16-102.6k_coco14-328x328.py'
+_relabel = '../dcp/relabel-deeplab-largefov_r101-d8-in1k-pre_1xb16-102.6k_coco14-328x328.py'
+_seg_report = dict(metric='mIoU', label='round 0: last val mIoU')
+stages = [
+    dict(name='classifier', kind='train', config=_cls),
+    # one pass fits the class patterns (model state, saved as
+    # class_patterns.pth), then Algorithm 1 writes the masks of the train split
+    dict(
+        name='pseudo_masks',
+        kind='test',
+        config=_dcp,
+        out=True,
+        inputs=dict(checkpoint='classifier.checkpoint'),
+        report=dict(
+            class_pattern_explained_pct=dict(
+                metric='class_pattern/mean_explained_variance',
+                label='class patterns: 1st PC variance %'),
+            pseudo_mask_mIoU=dict(
+                metric='mIoU',
+                label='Algorithm 1 pseudo-mask mIoU (train, configured)'),
+            pseudo_mask_oracle_mIoU=dict(
+                metric='oracle_mIoU',
+                label='pseudo-mask mIoU (train, oracle boundary)'),
+            uncertain_pct=dict(
+                metric='output_ignored_pct',
+                label='uncertain pixels of the masks %'))),
+    dict(
+        name='segmentation',
+        kind='train',
+        config=_seg,
+        inputs={
+            'train_dataloader.dataset.data_prefix.seg_map_path':
+            'pseudo_masks.masks'
+        },
+        report=dict(round0_val_mIoU=_seg_report)),
+    # retraining round 1: the model fills the uncertain pixels of its masks
+    dict(
+        name='relabel_1',
+        kind='test',
+        config=_relabel,
+        out=True,
+        inputs={
+            'checkpoint': 'segmentation.checkpoint',
+            'test_dataloader.dataset.data_prefix.prev_mask_path':
+            'pseudo_masks.masks'
+        },
+        report=dict(
+            relabelled_pseudo_mask_mIoU=dict(
+                metric='mIoU',
+                label='round 1: relabelled pseudo-mask mIoU (train)'),
+            relabel_filled_pct=dict(
+                metric='filled_pct',
+                label='round 1: pixels filled by relabelling %'))),
+    dict(
+        name='segmentation_1',
+        kind='train',
+        config=_seg,
+        inputs={
+            'train_dataloader.dataset.data_prefix.seg_map_path':
+            'relabel_1.masks'
+        },
+        report=dict(round1_val_mIoU=dict(
+            metric='mIoU', label='round 1: last val mIoU'))),
+    dict(
+        name='test',
+        kind='test',
+        config=_seg,
+        inputs=dict(checkpoint='segmentation_1.checkpoint'),
+        report=dict(
+            val_mIoU=dict(metric='mIoU', label='val mIoU, single scale'))),
+    dict(
+        name='test_tta',
+        kind='test',
+        config=_seg,
+        tta=True,
+        inputs=dict(checkpoint='segmentation_1.checkpoint'),
+        cfg_options={'tta_model.crf': 'deeplab-v2'},
+        report=dict(
+            val_mIoU_tta=dict(metric='mIoU', label='val mIoU, 241/328/401 + CRF (deeplab-v2)'))),
+]
 seed = 0
 repeat = 1
 nproc = 1

@@ -1,18 +1,21 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .base_wsss import (BaseWSSSDataset, class_balanced_subset,
-                        sample_per_class,
-                        load_cls_label_file)
+                        load_cls_label_file, sample_per_class)
 from .coco import WSSSCOCODataset
 from .folder import WSSSFolderDataset
 from .synthetic import generate_synthetic_wsss
 from .synthetic_dataset import SyntheticWSSSDataset
-from .transforms import (CAMsToConfidentMask, LoadCAMs, LoadSaliencyMap,
-                         LoadWSSSAnnotations, PackWSSSInputs)
+from .transforms import (CAMsToConfidentMask, LoadCAMs, LoadLabelMap,
+                         LoadSaliencyMap, LoadWSSSAnnotations,
+                         PackWSSSInputs)
 from .voc import WSSSVOCDataset
+from .wrappers import ClassBalancedSubsetDataset, PerClassDrawDataset
 
 __all__ = [
     'BaseWSSSDataset', 'WSSSVOCDataset', 'WSSSCOCODataset',
     'WSSSFolderDataset', 'SyntheticWSSSDataset', 'generate_synthetic_wsss',
-    'load_cls_label_file', 'class_balanced_subset', 'sample_per_class', 'LoadWSSSAnnotations',
-    'PackWSSSInputs', 'LoadSaliencyMap', 'LoadCAMs', 'CAMsToConfidentMask'
+    'load_cls_label_file', 'class_balanced_subset', 'sample_per_class',
+    'PerClassDrawDataset', 'ClassBalancedSubsetDataset',
+    'LoadWSSSAnnotations', 'PackWSSSInputs', 'LoadSaliencyMap', 'LoadCAMs',
+    'CAMsToConfidentMask', 'LoadLabelMap'
 ]

@@ -21,6 +21,13 @@ vector over the foreground classes; ids are strings such as
 derived from the pixel masks. The dataset can also be reduced to a seeded,
 class-balanced fraction of its images (the "reduced training set"
 experiments of RPNet).
+
+What a method reads besides images, masks and image labels comes through
+generic means, never through a keyword of its own: per-image files from
+``data_prefix`` folders (saliency maps, saved CAMs; pseudo masks are simply
+the ``seg_map_path`` folder), selections of images from dataset wrappers
+(:mod:`mmwsss.datasets.wrappers`), and the keys
+:class:`~mmwsss.datasets.PackWSSSInputs` is told to pack.
 """
 import math
 import pickle
@@ -183,6 +190,18 @@ def sample_per_class(labels: Sequence[np.ndarray], max_per_class: int,
 class BaseWSSSDataset(BaseSegDataset):
     """Segmentation dataset with image-level labels.
 
+    Per-image files besides the image and its mask come from ``data_prefix``:
+    every key ``<name>_path`` other than ``img_path`` and ``seg_map_path``
+    names a folder, and each data info gets
+    ``<name>_path = <folder>/<image id><suffix>`` (image id: the image's
+    file name without extension) for a transform to read, e.g.
+    ``saliency_path`` (:class:`~mmwsss.datasets.LoadSaliencyMap`) or
+    ``cam_path`` (saved CAMs, ``.npz``, :class:`~mmwsss.datasets.LoadCAMs`).
+    As for every ``data_prefix`` entry, an absolute folder is used as is and
+    a relative one is joined with ``data_root``. Training on pseudo masks
+    (stage 3 of WSSS) needs no option of its own: set
+    ``data_prefix.seg_map_path`` to the folder of pseudo masks.
+
     Args:
         cls_label_file (str, optional): Image-label file (see
             :func:`load_cls_label_file`), relative to ``data_root`` unless
@@ -193,76 +212,76 @@ class BaseWSSSDataset(BaseSegDataset):
             the masks) or ``'none'`` (no image labels; for segmentation
             training on pseudo masks, which needs none). Defaults to
             'auto'.
-        pseudo_mask_dir (str, optional): Stage 3 of WSSS: read every
-            image's mask from ``<pseudo_mask_dir>/<image id><seg_map_suffix>``
-            instead of ``data_prefix.seg_map_path``, i.e. train on the
-            pseudo masks of ``tools/test.py`` (ignore index kept). The path
-            is used as given (absolute, or relative to the working
-            directory), not joined with ``data_root``. Every image must
-            have its pseudo mask: missing ones are an error that says how
-            many and which, never a silently smaller data set. Defaults to
-            None (the ground-truth masks).
-        cam_dir (str, optional): A folder of saved CAMs
-            (``<cam_dir>/<image id>.npz`` with ``cams`` and ``labels``, as
-            written by :class:`~mmwsss.evaluation.PseudoMaskMetric` with
-            ``save_cams=True``); each image's path goes to
-            ``results['cam_path']`` for :class:`~mmwsss.datasets.LoadCAMs`.
-            Used as given (not joined with ``data_root``); missing files are
-            an error naming them. Defaults to None.
-        saliency_suffix (str): Suffix of the saliency maps. When
-            ``data_prefix`` has a ``saliency_path`` folder, every image gets
-            ``results['saliency_path'] = <folder>/<image id><suffix>`` for
-            :class:`~mmwsss.datasets.LoadSaliencyMap` (which decides what a
-            missing file means). Defaults to '.png'.
         subset_fraction (float, optional): Keep this class-balanced fraction
-            of the images (e.g. ``1 / 8``), see
-            :func:`class_balanced_subset`. Defaults to None (all images).
-        subset_seed (int): Seed of the subset and of
-            ``max_images_per_class``. Defaults to 0.
-        max_images_per_class (int, optional): Keep at most this many images
-            of every class, drawn per class (:func:`sample_per_class`); each
-            kept image gets ``selected_classes`` (the classes it was drawn
-            for, packed into the metainfo by
-            :class:`~mmwsss.datasets.PackWSSSInputs`), which
-            :class:`~mmwsss.evaluation.ClassPatternMetric` uses. The class-
-            pattern pass of Luo & Yang uses 800 (VOC) or 2000 (COCO).
-            Defaults to None (all images, all their classes).
-        check_files (bool): Check at construction that every image (and
-            mask, when a mask folder is set) exists, and fail with the list
-            of missing files instead of failing later in a worker.
-            Defaults to True.
+            of the images (e.g. ``1 / 8``, the reduced training sets of
+            RPNet), see :func:`class_balanced_subset`; the wrapper
+            :class:`~mmwsss.datasets.ClassBalancedSubsetDataset` does the
+            same. Defaults to None (all images).
+        subset_seed (int): Seed of the subset. Defaults to 0.
+        file_suffixes (dict, optional): Suffix of the per-image files of
+            each extra ``data_prefix`` key, e.g.
+            ``dict(cam_path='.npz')``; keys not given use ``'.png'``.
+            Defaults to None.
+        optional_files (Sequence[str]): ``data_prefix`` keys whose files may
+            be missing because a transform decides what a missing file
+            means (e.g. ``('saliency_path', )`` with
+            ``LoadSaliencyMap(fallback=...)``). Defaults to ().
+        check_files (bool): Check at construction that the file of every
+            image exists for every ``data_prefix`` key not in
+            ``optional_files`` (images, masks or pseudo masks, saved CAMs
+            ...), and fail with the folder and the missing files instead of
+            failing later in a worker. Defaults to True.
         **kwargs: Arguments of :class:`~mmseg.datasets.BaseSegDataset`
             (``ann_file``, ``data_root``, ``data_prefix``, ``pipeline``,
             ``img_suffix``, ``seg_map_suffix``, ``metainfo`` ...).
     """
+    #: ``data_prefix`` keys that mmseg itself resolves (with ``img_suffix``
+    #: and ``seg_map_suffix``); every other ``<name>_path`` key is an extra
+    #: per-image file.
+    BASE_PREFIX_KEYS = ('img_path', 'seg_map_path')
+    #: Suffix of an extra per-image file not named in ``file_suffixes``.
+    DEFAULT_FILE_SUFFIX = '.png'
 
     def __init__(self,
                  cls_label_file: Optional[str] = None,
                  label_source: str = 'auto',
                  subset_fraction: Optional[float] = None,
                  subset_seed: int = 0,
-                 max_images_per_class: Optional[int] = None,
+                 file_suffixes: Optional[Dict[str, str]] = None,
+                 optional_files: Sequence[str] = (),
                  check_files: bool = True,
-                 pseudo_mask_dir: Optional[str] = None,
-                 cam_dir: Optional[str] = None,
-                 saliency_suffix: str = '.png',
                  **kwargs) -> None:
         if label_source not in ('auto', 'file', 'mask', 'none'):
             raise ValueError("label_source must be 'auto', 'file', 'mask' or "
                              f"'none', got {label_source!r}")
-        if label_source == 'none' and (subset_fraction is not None
-                                       or max_images_per_class is not None):
-            raise ValueError('subset_fraction and max_images_per_class need '
-                             "image labels; they cannot be combined with "
-                             "label_source='none'")
-        self.pseudo_mask_dir = pseudo_mask_dir
-        self.cam_dir = cam_dir
-        self.saliency_suffix = saliency_suffix
+        if label_source == 'none' and subset_fraction is not None:
+            raise ValueError('subset_fraction needs image labels; it cannot '
+                             "be combined with label_source='none'")
+        file_suffixes = dict(file_suffixes or {})
+        for key, suffix in file_suffixes.items():
+            if not key.endswith('_path') or key in self.BASE_PREFIX_KEYS:
+                raise ValueError(
+                    f'{type(self).__name__}: file_suffixes key {key!r} must '
+                    'be a data_prefix key <name>_path other than '
+                    f'{self.BASE_PREFIX_KEYS} (those use img_suffix and '
+                    'seg_map_suffix)')
+            if not isinstance(suffix, str):
+                raise TypeError(
+                    f'{type(self).__name__}: file_suffixes[{key!r}] must be '
+                    f'a str, got {suffix!r}')
+        if isinstance(optional_files, str):
+            optional_files = (optional_files, )
+        for key in optional_files:
+            if not isinstance(key, str) or not key.endswith('_path'):
+                raise ValueError(
+                    f'{type(self).__name__}: optional_files entry {key!r} '
+                    'must be a data_prefix key <name>_path')
         self.cls_label_file = cls_label_file
         self.label_source = label_source
         self.subset_fraction = subset_fraction
         self.subset_seed = subset_seed
-        self.max_images_per_class = max_images_per_class
+        self.file_suffixes = file_suffixes
+        self.optional_files = tuple(optional_files)
         self.check_files = check_files
         super().__init__(**kwargs)
 
@@ -272,29 +291,33 @@ class BaseWSSSDataset(BaseSegDataset):
         """int: Number of foreground classes (classes minus background)."""
         return len(self.metainfo['classes']) - 1
 
+    @property
+    def extra_file_keys(self) -> List[str]:
+        """list[str]: The ``data_prefix`` keys of extra per-image files."""
+        return [
+            key for key in self.data_prefix
+            if key.endswith('_path') and key not in self.BASE_PREFIX_KEYS
+        ]
+
     def _resolve(self, path: Optional[str]) -> Optional[str]:
         if path is None or osp.isabs(path) or not self.data_root:
             return path
         return osp.join(self.data_root, path)
 
     def load_data_list(self) -> List[dict]:
-        """Load image/mask paths, attach image labels, apply the subset."""
+        """Load image/mask paths and the extra per-image file paths, check
+        that the files exist, attach image labels, apply the subset."""
         data_list = super().load_data_list()
         if not data_list:
             raise ValueError(
                 f'{type(self).__name__} found no images (ann_file='
                 f'{self.ann_file!r}, img_path='
                 f'{self.data_prefix.get("img_path")!r})')
-        if self.pseudo_mask_dir is not None:
-            self._use_pseudo_masks(data_list)
-        if self.cam_dir is not None:
-            self._attach_per_image_files(data_list, self.cam_dir, '.npz',
-                                         'cam_path', 'cam_dir', 'CAMs')
-        sal_root = self.data_prefix.get('saliency_path')
-        if sal_root:
+        for key in self.extra_file_keys:
+            folder = self.data_prefix[key]
+            suffix = self.file_suffixes.get(key, self.DEFAULT_FILE_SUFFIX)
             for info in data_list:
-                info['saliency_path'] = osp.join(
-                    sal_root, self._image_id(info) + self.saliency_suffix)
+                info[key] = osp.join(folder, self._image_id(info) + suffix)
         if self.check_files:
             self._check_files(data_list)
         label_file = self._resolve(self.cls_label_file)
@@ -320,21 +343,6 @@ class BaseWSSSDataset(BaseSegDataset):
                 f'(seed {self.subset_seed}) keeps {len(keep)} of '
                 f'{len(data_list)} images', logger='current')
             data_list = [data_list[i] for i in keep]
-        if self.max_images_per_class is not None:
-            chosen = sample_per_class([d['img_labels'] for d in data_list],
-                                      self.max_images_per_class,
-                                      self.subset_seed)
-            print_log(
-                f'{type(self).__name__}: at most '
-                f'{self.max_images_per_class} images per class (seed '
-                f'{self.subset_seed}) keeps {len(chosen)} of '
-                f'{len(data_list)} images', logger='current')
-            kept = []
-            for i in sorted(chosen):
-                info = data_list[i]
-                info['selected_classes'] = np.asarray(chosen[i], np.int64)
-                kept.append(info)
-            data_list = kept
         return data_list
 
     # ------------------------------------------------------------------
@@ -342,44 +350,42 @@ class BaseWSSSDataset(BaseSegDataset):
     def _image_id(info: dict) -> str:
         return osp.splitext(osp.basename(info['img_path']))[0]
 
-    def _use_pseudo_masks(self, data_list: List[dict]) -> None:
-        self._attach_per_image_files(data_list, self.pseudo_mask_dir,
-                                     self.seg_map_suffix, 'seg_map_path',
-                                     'pseudo_mask_dir', 'pseudo masks')
-
-    def _attach_per_image_files(self, data_list: List[dict], root: str,
-                                suffix: str, key: str, option: str,
-                                what: str) -> None:
-        """Set ``info[key] = <root>/<id><suffix>``; all must exist."""
-        if not osp.isdir(root):
-            raise FileNotFoundError(
-                f'{type(self).__name__}: {option} {root} is not a '
-                'directory (run the pseudo-mask stage first)')
-        missing = []
-        for info in data_list:
-            path = osp.join(root, self._image_id(info) + suffix)
-            info[key] = path
-            if not osp.isfile(path):
-                missing.append(osp.basename(path))
-        if missing:
-            raise FileNotFoundError(
-                f'{type(self).__name__}: {option} {root} lacks the '
-                f'{what} of {len(missing)} of {len(data_list)} images '
-                f'listed in {self.ann_file or "the image folder"}, e.g. '
-                f'{missing[:5]} (an unfinished pseudo-mask run? rerun it; '
-                'finished images are skipped)')
-
     def _check_files(self, data_list: List[dict]) -> None:
-        for key, what in (('img_path', 'images'), ('seg_map_path', 'masks')):
+        """Every path key not in ``optional_files``: all files must exist.
+
+        The error names the ``data_prefix`` key, its folder, how many images
+        lack their file and the first missing files.
+        """
+        keys = [k for k in (*self.BASE_PREFIX_KEYS, *self.extra_file_keys)
+                if k not in self.optional_files]
+        source = self.ann_file or 'the image folder'
+        for key in keys:
             missing = [
-                d[key] for d in data_list if key in d and not osp.isfile(d[key])
+                d[key] for d in data_list
+                if key in d and not osp.isfile(d[key])
             ]
-            if missing:
+            if not missing:
+                continue
+            folder = self.data_prefix.get(key) or ''
+            names = [
+                osp.relpath(p, folder) if folder else p for p in missing[:5]
+            ]
+            what = {'img_path': 'images', 'seg_map_path': 'masks'}.get(
+                key, f'{key[:-len("_path")]} files')
+            hint = '' if key == 'img_path' else (
+                ' (an unfinished run of the stage that writes them? rerun '
+                'it, finished images are skipped; files a transform may do '
+                'without go in optional_files)')
+            if folder and not osp.isdir(folder):
                 raise FileNotFoundError(
-                    f'{type(self).__name__}: {len(missing)} of '
-                    f'{len(data_list)} {what} listed in '
-                    f'{self.ann_file or "the image folder"} are missing, '
-                    f'e.g. {missing[:5]}')
+                    f'{type(self).__name__}: data_prefix.{key} {folder} is '
+                    f'not a directory, but {len(missing)} of '
+                    f'{len(data_list)} images listed in {source} need their '
+                    f'{what} there, e.g. {names}{hint}')
+            raise FileNotFoundError(
+                f'{type(self).__name__}: data_prefix.{key} {folder} lacks '
+                f'the {what} of {len(missing)} of {len(data_list)} images '
+                f'listed in {source}, e.g. {names}{hint}')
 
     def _set_labels(self, info: dict, labels: Sequence[int]) -> None:
         labels = np.unique(np.asarray(labels, dtype=np.int64))

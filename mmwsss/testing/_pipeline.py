@@ -13,7 +13,8 @@ from ._utils import REPO_ROOT
 __all__ = [
     'TINY_GENERATE', 'write_tiny_cam_config', 'write_tiny_seg_config',
     'write_tiny_pipeline_config', 'write_tiny_eps_config',
-    'write_tiny_affinity_config', 'write_tiny_dcp_config'
+    'write_tiny_affinity_config', 'write_tiny_dcp_config',
+    'write_tiny_relabel_config', 'PIPELINES'
 ]
 
 CAM_BASE = osp.join(REPO_ROOT, 'configs', 'cam',
@@ -64,9 +65,13 @@ generate = {generate!r}
 data_root = {data_root!r}
 model = dict(backbone=dict(stem_channels=8, base_channels=8),
              cam_head=dict(in_channels=64),
-             test_cfg=dict(scales=(1.0, 0.5)))
-test_evaluator = dict(crf=None, sweep=[0.1, 0.2, 0.3],
-                      save_cams={method == 'eps'})
+             test_cfg=dict(scales=(1.0, 0.5), crf=None))
+test_evaluator = dict(sweep=[0.1, 0.2, 0.3])
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='PredictionWriterHook', save_maps={method == 'eps'}),
+]
 """ + _LOADERS + _schedule(iters)
     with open(path, 'w') as f:
         f.write(text)
@@ -148,54 +153,78 @@ train_pipeline = [
     return path
 
 
-def write_tiny_pipeline_config(folder: str,
-                               iters: int = 2,
-                               refinement: Union[bool, str] = False,
-                               crf: Optional[str] = None,
-                               extra: str = '',
-                               method: str = 'cam',
-                               retrain_rounds: int = 0) -> str:
-    """Write tiny stage configs and a pipeline config into ``folder``.
+#: The real pipeline configs the tiny pipelines are derived from.
+PIPELINES = dict(
+    cam='pipeline_cam-deeplabv2_synthetic.py',
+    cam_affinitynet='pipeline_cam-affinitynet-deeplabv2_synthetic.py',
+    eps_affinitynet='pipeline_eps-affinitynet-deeplabv2_synthetic.py',
+    dcp='pipeline_dcp-deeplabv2_synthetic.py')
 
-    ``method`` is ``'cam'``, ``'eps'`` or ``'dcp'`` (the classifier; ``'dcp'``
-    adds the class-pattern stage of Luo & Yang); ``refinement``
-    False, True (the dense CRF) or ``'affinitynet'`` (a trained refiner on
-    the saved CAMs); ``retrain_rounds`` > 0 adds that many relabel +
-    retrain rounds (``retrain = dict(rounds=...)``).
+
+def _tiny_stage_config(real: str, folder: str, data_root: str,
+                       iters: int) -> str:
+    """The tiny config that stands in for the real stage config ``real``."""
+    name = osp.basename(real)
+    writers = (
+        ('cam_', 'tiny_cam.py', write_tiny_cam_config),
+        ('eps_', 'tiny_eps.py', write_tiny_eps_config),
+        ('affinitynet_', 'tiny_aff.py', write_tiny_affinity_config),
+        ('deeplabv2_', 'tiny_seg.py', write_tiny_seg_config),
+        ('dcp-', 'tiny_dcp.py', write_tiny_dcp_config),
+        ('relabel-', 'tiny_relabel.py', write_tiny_relabel_config),
+    )
+    for prefix, tiny, writer in writers:
+        if name.startswith(prefix):
+            path = osp.join(folder, tiny)
+            if not osp.isfile(path):
+                writer(path, data_root, iters=iters)
+            return path
+    raise ValueError(f'no tiny stand-in for the stage config {real}')
+
+
+def write_tiny_pipeline_config(folder: str,
+                               pipeline: str = 'cam',
+                               iters: int = 2,
+                               stage_options: Optional[Dict] = None,
+                               extra: str = '') -> str:
+    """Write a tiny version of a real pipeline config into ``folder``.
+
+    The stages, their kinds, inputs, options and reports are those of the
+    real pipeline config (:data:`PIPELINES`); only each stage config is
+    replaced by a tiny one derived from it (8-channel ResNet-18s, 40-pixel
+    images, ``iters`` iterations), so the tests run the real graphs.
+
+    Args:
+        folder (str): Where the tiny stage configs and the pipeline config
+            go (the synthetic set is generated into ``folder/data``).
+        pipeline (str): A key of :data:`PIPELINES`.
+        iters (int): Training iterations of every train stage.
+        stage_options (dict, optional): ``{stage name: {key: value}}``
+            merged into those stages (e.g. ``cfg_options``).
+        extra (str): Appended to the pipeline config text.
 
     Returns:
         str: The pipeline config's path.
     """
+    from mmengine.config import Config
     data_root = osp.join(folder, 'data')
-    stage2 = "pseudo_masks = dict(crf='none')"
-    if method == 'eps':
-        cam = write_tiny_eps_config(
-            osp.join(folder, 'tiny_eps.py'), data_root, iters=iters)
-    elif method == 'dcp':
-        cam = write_tiny_dcp_config(
-            osp.join(folder, 'tiny_dcp.py'), data_root, iters=iters)
-        stage2 = "class_patterns = dict()\npseudo_masks = dict(crf='irn')"
-    else:
-        cam = write_tiny_cam_config(
-            osp.join(folder, 'tiny_cam.py'), data_root, iters=iters)
-    seg = write_tiny_seg_config(
-        osp.join(folder, 'tiny_seg.py'), data_root, iters=iters)
-    if refinement == 'affinitynet':
-        aff = write_tiny_affinity_config(
-            osp.join(folder, 'tiny_aff.py'), data_root, iters=iters)
-        ref = f'dict(train_config={osp.basename(aff)!r})'
-    else:
-        ref = "dict(crf='psa')" if refinement else 'None'
-    text = f"""
-classifier = dict(config={osp.basename(cam)!r})
-{stage2}
-refinement = {ref}
-segmentation = dict(config={osp.basename(seg)!r}, tta=True, crf={crf!r})
-seed = 0
-repeat = 1
-nproc = 1
-""" + (f'retrain = dict(rounds={int(retrain_rounds)})\n'
-       if retrain_rounds else '') + extra
+    real = osp.join(REPO_ROOT, 'configs', 'pipelines', PIPELINES[pipeline])
+    cfg = Config.fromfile(real)
+    stages = []
+    for stage in cfg.to_dict()['stages']:
+        stage = dict(stage)
+        tiny = _tiny_stage_config(stage['config'], folder, data_root, iters)
+        stage['config'] = osp.basename(tiny)
+        for key, value in ((stage_options or {}).get(stage['name']) or
+                           {}).items():
+            if isinstance(value, dict) and isinstance(stage.get(key), dict):
+                stage[key] = {**stage[key], **value}
+            else:
+                stage[key] = value
+        stages.append(stage)
+    text = (f'# tiny version of {PIPELINES[pipeline]}\n'
+            f'stages = {stages!r}\n'
+            'seed = 0\nrepeat = 1\nnproc = 1\n' + extra)
     path = osp.join(folder, 'tiny_pipeline.py')
     with open(path, 'w') as f:
         f.write(text)
@@ -213,8 +242,10 @@ def write_tiny_dcp_config(path: str,
                           feature_layer: str = 'backbone.layer4.0') -> str:
     """Write a tiny Luo & Yang (class pattern) config to ``path``.
 
-    Its classifier is the tiny CAM classifier; ``pattern_dataloader`` uses
-    at most 4 images per class.
+    Its classifier is the tiny CAM classifier; the class patterns are
+    fitted (``model.pattern_dataloader``) on at most 4 images per class;
+    the masks get the dense CRF of the real config (IRN's, on single-class
+    images) and one CRF sweep value.
     """
     generate = generate or TINY_GENERATE
     text = f"""
@@ -223,11 +254,46 @@ generate = {generate!r}
 data_root = {data_root!r}
 model = dict(backbone=dict(stem_channels=8, base_channels=8),
              cam_head=dict(in_channels=64),
-             feature_layer={feature_layer!r})
-test_evaluator = dict(crf='irn', sweep=[0.1, 0.2, 0.3], crf_sweep=[0.2])
-pattern_dataloader = dict(num_workers=0, dataset=dict(
-    data_root=data_root, generate=generate, max_images_per_class=4))
+             feature_layer={feature_layer!r},
+             pattern_dataloader=dict(num_workers=0, dataset=dict(
+                 max_images_per_class=4,
+                 dataset=dict(data_root=data_root, generate=generate))),
+             test_cfg=dict(crf='irn', crf_sweep=[0.2]))
+test_evaluator = dict(sweep=[0.1, 0.2, 0.3])
 """ + _LOADERS + _schedule(iters)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+RELABEL_BASE = osp.join(
+    REPO_ROOT, 'configs', 'dcp',
+    'relabel-deeplabv2_r18w32-d8_1xb16-600_synthetic-96x96.py')
+
+
+def write_tiny_relabel_config(path: str,
+                              data_root: str,
+                              iters: int = 2,
+                              generate: Optional[Dict] = None) -> str:
+    """Write a tiny relabel config (the retraining round's pass) to
+    ``path``: the synthetic relabel config on the tiny segmentation model.
+    """
+    generate = generate or TINY_GENERATE
+    seg = osp.join(osp.dirname(path), 'tiny_seg.py')
+    if not osp.isfile(seg):
+        write_tiny_seg_config(seg, data_root, iters, generate)
+    text = f"""
+_base_ = [{RELABEL_BASE!r}]
+generate = {generate!r}
+data_root = {data_root!r}
+model = dict(module=dict(
+    backbone=dict(stem_channels=8, base_channels=8),
+    decode_head=dict(in_channels=64, dilations=(1, 2)),
+    data_preprocessor=dict(size=({generate['image_size']},
+                                 {generate['image_size']}))))
+test_dataloader = dict(num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, generate=generate))
+"""
     with open(path, 'w') as f:
         f.write(text)
     return path

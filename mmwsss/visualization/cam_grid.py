@@ -127,7 +127,8 @@ def make_grid(rows: Sequence[np.ndarray],
 
 
 def load_cams(cam_dir: str, image_id: str) -> Optional[np.ndarray]:
-    """Load ``<cam_dir>/<image_id>.npz`` written by ``PseudoMaskMetric``."""
+    """Load ``<cam_dir>/<image_id>.npz`` (``PredictionWriterHook`` with
+    ``save_maps=True``)."""
     path = osp.join(cam_dir, image_id + '.npz')
     if not osp.isfile(path):
         return None

@@ -46,7 +46,11 @@ def test_saliency_stays_aligned_under_resize_crop_flip(image_and_saliency,
             interpolation='nearest'),
         dict(type='RandomCrop', crop_size=(24, 30)),
         dict(type='RandomFlip', prob=1.0),
-        dict(type='PackWSSSInputs'),
+        dict(
+            type='PackWSSSInputs',
+            meta_keys=('img_path', 'img_shape', 'flip', 'flip_direction',
+                       'saliency_valid'),
+            pixel_keys=('gt_saliency', )),
     ])
     np.random.seed(seed)
     out = pipeline(_results(root))
@@ -98,31 +102,37 @@ def test_dataset_sets_saliency_and_cam_paths(tmp_path):
     from mmwsss.datasets import SyntheticWSSSDataset
     from mmwsss.testing import TINY_GENERATE
     root = str(tmp_path / 'syn')
+    prefix = dict(
+        img_path='JPEGImages',
+        seg_map_path='SegmentationClass',
+        saliency_path='SaliencyImages')
     common = dict(
         data_root=root,
         generate=TINY_GENERATE,
         ann_file='ImageSets/Segmentation/train.txt',
-        data_prefix=dict(
-            img_path='JPEGImages',
-            seg_map_path='SegmentationClass',
-            saliency_path='SaliencyImages'),
+        file_suffixes=dict(cam_path='.npz'),
         pipeline=[])
-    ds = SyntheticWSSSDataset(**common)
+    ds = SyntheticWSSSDataset(data_prefix=prefix, **common)
     info = ds.get_data_info(0)
     assert info['saliency_path'] == osp.join(
         root, 'SaliencyImages',
         osp.basename(info['img_path'])[:-4] + '.png')
     assert osp.isfile(info['saliency_path'])
+    assert 'cam_path' not in info  # no cam_path folder, no cam_path
     cam_dir = tmp_path / 'cams'
     cam_dir.mkdir()
-    with pytest.raises(FileNotFoundError, match='cam_dir .* lacks the CAMs'):
-        SyntheticWSSSDataset(cam_dir=str(cam_dir), **common)
+    with_cams = dict(prefix, cam_path=str(cam_dir))
+    with pytest.raises(
+            FileNotFoundError,
+            match=f'data_prefix.cam_path {cam_dir} lacks the cam files of '
+            f'10 of 10 images'):
+        SyntheticWSSSDataset(data_prefix=with_cams, **common)
     ids = [osp.basename(ds.get_data_info(i)['img_path'])[:-4]
            for i in range(len(ds))]
     for i in ids:
         np.savez(cam_dir / f'{i}.npz', cams=np.zeros((1, 2, 2)),
                  labels=np.array([1]))
-    ds = SyntheticWSSSDataset(cam_dir=str(cam_dir), **common)
+    ds = SyntheticWSSSDataset(data_prefix=with_cams, **common)
     assert ds.get_data_info(0)['cam_path'] == str(cam_dir / f'{ids[0]}.npz')
 
 
@@ -138,7 +148,7 @@ def test_load_cams(tmp_path):
                         img=np.zeros((8, 5, 3), np.uint8)))
     with pytest.raises(OSError, match='missing.npz'):
         LoadCAMs()(dict(cam_path=str(tmp_path / 'missing.npz')))
-    with pytest.raises(KeyError, match='cam_dir'):
+    with pytest.raises(KeyError, match='x.jpg.*data_prefix.cam_path'):
         LoadCAMs()(dict(img_path='x.jpg'))
 
 
@@ -148,11 +158,23 @@ def test_colour_saliency_map_is_read_as_grey(image_and_saliency):
     # a colour map with the same value in R, G and B is that grey map
     Image.fromarray(np.stack([grey] * 3, -1)).save(root / 'rgb_sal.png')
     out = Compose([dict(type='LoadImageFromFile'),
-                   LoadSaliencyMap()])(_results(root, 'rgb_sal.png'))
+                   LoadSaliencyMap(unit_range=False)])(
+                       _results(root, 'rgb_sal.png'))
+    assert out['gt_saliency'].dtype == np.uint8
     np.testing.assert_array_equal(out['gt_saliency'], grey)
+    # by default the same map as float32 byte / 255
+    out = Compose([dict(type='LoadImageFromFile'),
+                   LoadSaliencyMap()])(_results(root, 'rgb_sal.png'))
+    assert out['gt_saliency'].dtype == np.float32
+    np.testing.assert_array_equal(out['gt_saliency'],
+                                  grey.astype(np.float32) / 255)
     # pure red (255, 0, 0) is 0.299 * 255 = 76 in PIL's luma
     Image.fromarray(np.zeros((40, 52, 3), np.uint8) + np.array(
         [255, 0, 0], np.uint8)).save(root / 'red.png')
     out = Compose([dict(type='LoadImageFromFile'),
-                   LoadSaliencyMap()])(_results(root, 'red.png'))
+                   LoadSaliencyMap(unit_range=False)])(
+                       _results(root, 'red.png'))
     assert (out['gt_saliency'] == 76).all()
+    out = Compose([dict(type='LoadImageFromFile'),
+                   LoadSaliencyMap()])(_results(root, 'red.png'))
+    assert (out['gt_saliency'] == np.float32(76) / 255).all()

@@ -222,15 +222,16 @@ def _pseudo_dir(root, ids):
     return pseudo
 
 
-def test_pseudo_mask_dir_replaces_the_train_masks(tmp_path):
+def test_pseudo_masks_are_the_seg_map_folder(tmp_path):
+    """Stage 3: the pseudo masks are simply data_prefix.seg_map_path; an
+    absolute folder is used as is (not joined with data_root)."""
     root = _make_voc(str(tmp_path))
-    pseudo = _pseudo_dir(root, list(LAYOUT))
+    pseudo = _pseudo_dir(str(tmp_path / 'elsewhere'), list(LAYOUT))
     init_default_scope('mmseg')  # mmseg's LoadAnnotations
     ds = WSSSVOCDataset(
         data_root=root,
         ann_file='ImageSets/Segmentation/train.txt',
-        data_prefix=dict(img_path='JPEGImages'),
-        pseudo_mask_dir=pseudo,
+        data_prefix=dict(img_path='JPEGImages', seg_map_path=pseudo),
         label_source='none',
         pipeline=[dict(type='LoadAnnotations')])
     assert ds.label_source_used == 'none'
@@ -243,17 +244,86 @@ def test_pseudo_mask_dir_replaces_the_train_masks(tmp_path):
         assert seg[0, 0] == 255 and seg[4, 4] == i
 
 
-def test_pseudo_mask_dir_missing_files_are_named(tmp_path):
+def test_missing_pseudo_masks_name_the_folder_and_files(tmp_path):
     root = _make_voc(str(tmp_path))
     ids = list(LAYOUT)
     pseudo = _pseudo_dir(root, ids[:1])  # 3 of 4 masks missing
+    prefix = dict(img_path='JPEGImages', seg_map_path=pseudo)
     with pytest.raises(FileNotFoundError) as e:
-        _voc(root, pseudo_mask_dir=pseudo, label_source='none')
+        _voc(root, data_prefix=prefix, label_source='none')
     msg = str(e.value)
-    assert 'lacks the pseudo masks of 3 of 4 images' in msg
-    for name in ids[1:]:
-        assert name + '.png' in msg
-    with pytest.raises(FileNotFoundError, match='is not a directory'):
-        _voc(root, pseudo_mask_dir=osp.join(root, 'nowhere'))
+    assert (f'data_prefix.seg_map_path {pseudo} lacks the masks of 3 of 4 '
+            'images listed in') in msg
+    assert 'train.txt' in msg
+    assert str([name + '.png' for name in ids[1:]]) in msg
+    nowhere = osp.join(root, 'nowhere')
+    with pytest.raises(FileNotFoundError) as e:
+        _voc(root, data_prefix=dict(img_path='JPEGImages',
+                                    seg_map_path=nowhere))
+    assert f'data_prefix.seg_map_path {nowhere} is not a directory' in str(
+        e.value)
+    assert '4 of 4 images' in str(e.value)
     with pytest.raises(ValueError, match="label_source='none'"):
         _voc(root, label_source='none', subset_fraction=0.5)
+    # check_files=False: no check at construction
+    ds = _voc(root, data_prefix=prefix, label_source='none',
+              check_files=False)
+    assert len(ds) == 4
+
+
+def test_extra_per_image_files_from_data_prefix(tmp_path):
+    """Every data_prefix key <name>_path besides img_path / seg_map_path
+    gives each image <folder>/<image id><suffix> (default .png)."""
+    root = _make_voc(str(tmp_path))
+    ids = list(LAYOUT)
+    cams = tmp_path / 'cams'  # absolute: used as is
+    cams.mkdir()
+    for name in ids:
+        (cams / f'{name}.npz').write_bytes(b'')
+    os.makedirs(osp.join(root, 'Sal'))  # relative: joined with data_root
+    (tmp_path / 'Sal' / f'{ids[0]}.png').write_bytes(b'')
+    prefix = dict(
+        img_path='JPEGImages',
+        seg_map_path='SegmentationClass',
+        cam_path=str(cams),
+        saliency_path='Sal')
+    ds = _voc(root, data_prefix=prefix,
+              file_suffixes=dict(cam_path='.npz'),
+              optional_files=('saliency_path', ))
+    assert ds.extra_file_keys == ['cam_path', 'saliency_path']
+    for i, name in enumerate(ids):
+        info = ds.get_data_info(i)
+        assert info['cam_path'] == osp.join(str(cams), name + '.npz')
+        assert info['saliency_path'] == osp.join(root, 'Sal', name + '.png')
+    # saliency maps are optional (3 of 4 are missing); CAMs are not
+    os.remove(cams / f'{ids[2]}.npz')
+    with pytest.raises(FileNotFoundError) as e:
+        _voc(root, data_prefix=prefix,
+             file_suffixes=dict(cam_path='.npz'),
+             optional_files=('saliency_path', ))
+    assert (f'data_prefix.cam_path {cams} lacks the cam files of 1 of 4 '
+            f"images listed in") in str(e.value)
+    assert f"['{ids[2]}.npz']" in str(e.value)
+    assert 'optional_files' in str(e.value)
+    # without optional_files the missing saliency maps are an error too
+    (cams / f'{ids[2]}.npz').write_bytes(b'')
+    with pytest.raises(FileNotFoundError) as e:
+        _voc(root, data_prefix=prefix, file_suffixes=dict(cam_path='.npz'))
+    assert (f"data_prefix.saliency_path {osp.join(root, 'Sal')} lacks the "
+            'saliency files of 3 of 4 images') in str(e.value)
+    assert str([f'{name}.png' for name in ids[1:]]) in str(e.value)
+    # a wrong suffix key is an error that names it
+    with pytest.raises(ValueError, match="'seg_map_path'"):
+        _voc(root, file_suffixes=dict(seg_map_path='.npz'))
+    with pytest.raises(ValueError, match="'cams'"):
+        _voc(root, file_suffixes=dict(cams='.npz'))
+    with pytest.raises(ValueError, match="'saliency'"):
+        _voc(root, optional_files=('saliency', ))
+
+
+def test_old_method_keywords_are_gone(tmp_path):
+    root = _make_voc(str(tmp_path))
+    for key in ('pseudo_mask_dir', 'cam_dir', 'saliency_suffix',
+                'max_images_per_class'):
+        with pytest.raises(TypeError, match=key):
+            _voc(root, **{key: 'x'})

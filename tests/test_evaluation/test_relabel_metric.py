@@ -1,16 +1,21 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""RelabelMetric on hand-built 4x4 masks, every value counted by hand."""
-import json
-import os.path as osp
-
+"""Relabelling on hand-built 4x4 masks, every value counted by hand: the
+previous mask is loaded (LoadLabelMap), filled by the model
+(RelabelSegmentor) and scored (RelabelMetric)."""
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from PIL import Image
 
-from mmwsss.evaluation import RelabelMetric, fill_pseudo_mask
+from mmwsss.datasets import LoadLabelMap
+from mmwsss.evaluation import RelabelMetric
+from mmwsss.models import RelabelSegmentor, fill_pseudo_mask
 from mmwsss.utils import save_palette_png
+
+init_default_scope('mmseg')
 
 META = dict(
     classes=('background', 'a', 'b'),
@@ -35,23 +40,69 @@ UNCERTAIN = np.array([[0, 0, 1, 1],
                       [2, 2, 2, 1]])
 
 
-def _prev_dir(tmp_path, ids=('img_1', ), mode='P'):
-    folder = tmp_path / 'prev'
-    folder.mkdir(exist_ok=True)
-    for i in ids:
-        if mode == 'P':
-            save_palette_png(str(folder / f'{i}.png'), PREV, META['palette'])
-        else:  # a grey PNG: the same raw indices
-            Image.fromarray(PREV.astype(np.uint8), mode='L').save(
-                str(folder / f'{i}.png'))
-    return str(folder)
+def test_fill_pseudo_mask_by_hand():
+    prev, pred = torch.from_numpy(PREV), torch.from_numpy(PRED)
+    assert fill_pseudo_mask(prev, pred, 'uncertain').tolist() == \
+        UNCERTAIN.tolist()
+    assert fill_pseudo_mask(prev, pred, 'all').tolist() == PRED.tolist()
+    assert fill_pseudo_mask(None, pred, 'uncertain').tolist() == \
+        PRED.tolist()
+    with pytest.raises(ValueError, match='fill must be one of'):
+        fill_pseudo_mask(prev, pred, 'some')
 
 
-def _sample(img_id='img_1', pred=PRED, gt=GT):
-    return dict(
-        img_path=f'/data/JPEGImages/{img_id}.jpg',
-        pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
-        gt_sem_seg=dict(data=torch.from_numpy(gt)[None]))
+@pytest.mark.parametrize('mode', ['P', 'L'])
+def test_load_label_map_reads_raw_indices(tmp_path, mode):
+    path = str(tmp_path / 'img_1.png')
+    if mode == 'P':
+        save_palette_png(path, PREV, META['palette'])
+    else:  # a grey PNG: the same raw indices
+        Image.fromarray(PREV.astype(np.uint8), mode='L').save(path)
+    results = LoadLabelMap(key='prev_mask')(
+        dict(prev_mask_path=path, img_path='x.jpg', seg_fields=[]))
+    assert results['prev_mask'].dtype == np.uint8
+    assert results['prev_mask'].tolist() == PREV.tolist()
+    assert results['seg_fields'] == []  # not resized with the image
+    with pytest.raises(KeyError, match='data_prefix.prev_mask_path'):
+        LoadLabelMap()(dict(img_path='x.jpg'))
+    with pytest.raises(OSError, match='nope.png'):
+        LoadLabelMap()(dict(prev_mask_path=str(tmp_path / 'nope.png')))
+
+
+class _FixedSegmentor(torch.nn.Module):
+    """Predicts ``PRED`` for every sample."""
+
+    def __init__(self, pred=PRED):
+        super().__init__()
+        self.pred = torch.from_numpy(pred)
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def test_step(self, data):
+        out = []
+        for ds in data['data_samples']:
+            ds = ds.clone()
+            ds.set_data(dict(pred_sem_seg=PixelData(data=self.pred[None])))
+            out.append(ds)
+        return out
+
+
+def _input(prev=PREV, gt=GT, path='/prev/img_1.png'):
+    ds = SegDataSample(
+        metainfo=dict(img_path='/data/JPEGImages/img_1.jpg',
+                      prev_mask_path=path))
+    ds.set_data(
+        dict(
+            gt_sem_seg=PixelData(data=torch.from_numpy(gt)[None]),
+            prev_mask=PixelData(
+                data=torch.from_numpy(prev.astype(np.uint8))[None])))
+    return ds
+
+
+def _relabel(fill='uncertain', sample=None, pred=PRED):
+    model = RelabelSegmentor(module=_FixedSegmentor(pred), fill=fill)
+    return model.test_step(
+        dict(inputs=[torch.zeros(3, 4, 4)],
+             data_samples=[_input() if sample is None else sample]))
 
 
 def _metric(**kwargs):
@@ -60,51 +111,32 @@ def _metric(**kwargs):
     return m
 
 
-def test_fill_pseudo_mask_by_hand():
-    assert fill_pseudo_mask(PREV, PRED, 'uncertain').tolist() == \
-        UNCERTAIN.tolist()
-    assert fill_pseudo_mask(PREV, PRED, 'all').tolist() == PRED.tolist()
-    assert fill_pseudo_mask(None, PRED, 'uncertain').tolist() == \
-        PRED.tolist()
-
-
-@pytest.mark.parametrize('mode', ['P', 'L'])
-def test_uncertain_fill_writes_and_scores(tmp_path, mode):
-    out = str(tmp_path / 'out')
-    metric = _metric(prev_mask_dir=_prev_dir(tmp_path, mode=mode),
-                     output_dir=out)
-    metric.process({}, [_sample()])
-    png = Image.open(osp.join(out, 'img_1.png'))
-    assert png.mode == 'P'
-    assert png.getpalette()[3:6] == [128, 0, 0]
-    assert np.asarray(png).tolist() == UNCERTAIN.tolist()
+def test_uncertain_fill_scores():
+    out = _relabel('uncertain')[0]
+    assert out.pred_sem_seg.data[0].tolist() == UNCERTAIN.tolist()
+    assert out.metainfo['mask_fill'] == 'uncertain'
+    metric = _metric()
+    metric.process({}, [out.to_dict()])
     # 15 scored pixels (GT (3,3) ignored):
     # bg: pred {00,01,10}, gt {00,01,10,11} -> 3 / 4
     # a: pred 7 pixels, gt 6, all 6 inside -> 6 / 7; b: 5 / 5
     stats = metric.results[0]['stats']
     assert stats[0].tolist() == [3, 6, 5]  # intersections
     assert stats[1].tolist() == [4, 7, 5]  # unions
+    assert metric.results[0]['counts'].tolist() == [5, 5, 0, 16]
     res = metric.compute_metrics(metric.results)
     assert res['mIoU'] == pytest.approx(100 * (3 / 4 + 6 / 7 + 1) / 3,
                                         abs=0.01)
     assert res['filled_pct'] == 31.25  # 5 of 16
     assert res['prev_ignored_pct'] == 31.25
     assert res['changed_pct'] == 0.0
-    report = json.load(open(osp.join(out, 'relabel_eval.json')))
-    assert report['fill'] == 'uncertain'
-    assert report['pixels'] == dict(
-        filled=5, prev_ignored=5, changed=0, total=16)
-    assert report['metrics']['mIoU'] == pytest.approx(res['mIoU'], abs=0.01)
-    assert not list(tmp_path.rglob('*.tmp'))
 
 
-def test_all_fill_takes_the_prediction_everywhere(tmp_path):
-    out = str(tmp_path / 'out')
-    metric = _metric(prev_mask_dir=_prev_dir(tmp_path), fill='all',
-                     output_dir=out)
-    metric.process({}, [_sample()])
-    assert np.asarray(Image.open(osp.join(out, 'img_1.png'))).tolist() == \
-        PRED.tolist()
+def test_all_fill_takes_the_prediction_everywhere():
+    out = _relabel('all')[0]
+    assert out.pred_sem_seg.data[0].tolist() == PRED.tolist()
+    metric = _metric()
+    metric.process({}, [out.to_dict()])
     res = metric.compute_metrics(metric.results)
     # bg: pred {00,10,23}, gt {00,01,10,11}: 2 / 5
     # a: pred {01,02,03,11,12,13,22}, gt {02,03,12,13,22,23}: 5 / 8; b: 1
@@ -115,60 +147,47 @@ def test_all_fill_takes_the_prediction_everywhere(tmp_path):
     assert res['changed_pct'] == 18.75
 
 
-def test_resume_restores_identical_metrics(tmp_path):
-    prev = _prev_dir(tmp_path, ids=('img_1', 'img_2'))
-    out = str(tmp_path / 'out')
-    metric = _metric(prev_mask_dir=prev, output_dir=out)
-    metric.process({}, [_sample('img_1'), _sample('img_2', pred=PRED.T)])
-    first = metric.compute_metrics(metric.results)
-
-    again = _metric(prev_mask_dir=prev, output_dir=out)
-    done = [
-        SegDataSample(metainfo=dict(img_path=f'/x/{i}.jpg'))
-        for i in ('img_1', 'img_2')
-    ]
-    assert again.load_finished(done)
-    assert again.compute_metrics(again.results) == first
-    # an unfinished image: not restored, nothing appended
-    todo = SegDataSample(metainfo=dict(img_path='/x/img_3.jpg'))
-    n = len(again.results)
-    assert not again.load_finished([done[0], todo])
-    assert len(again.results) == n
-    # the other fill mode must not reuse these statistics
-    other = _metric(prev_mask_dir=prev, fill='all', output_dir=out)
-    with pytest.raises(ValueError, match='other RelabelMetric settings'):
-        other.load_finished(done[:1])
-    # without an output folder there is nothing to resume from
-    assert not _metric(prev_mask_dir=prev).load_finished(done)
-
-
-def test_format_only_counts_without_ground_truth(tmp_path):
-    metric = _metric(prev_mask_dir=_prev_dir(tmp_path), format_only=True,
-                     output_dir=str(tmp_path / 'out'))
-    sample = _sample()
+def test_format_only_counts_without_ground_truth():
+    sample = _relabel()[0].to_dict()
     del sample['gt_sem_seg']
+    metric = _metric(format_only=True)
     metric.process({}, [sample])
     res = metric.compute_metrics(metric.results)
     assert dict(res) == dict(filled_pct=31.25, prev_ignored_pct=31.25,
                              changed_pct=0.0)
 
 
-def test_errors(tmp_path):
-    prev = _prev_dir(tmp_path)
-    with pytest.raises(ValueError, match="fill must be one of"):
-        RelabelMetric(prev_mask_dir=prev, fill='some')
-    with pytest.raises(ValueError, match='needs prev_mask_dir'):
-        RelabelMetric(fill='uncertain')
-    with pytest.raises(FileNotFoundError, match='is not a directory'):
-        RelabelMetric(prev_mask_dir=str(tmp_path / 'nope'))
-    metric = _metric(prev_mask_dir=prev)
-    missing = osp.join(prev, 'img_9.png')
-    with pytest.raises(FileNotFoundError, match=missing):
-        metric.process({}, [_sample('img_9')])
-    small = PRED[:3]
+def test_errors():
+    with pytest.raises(ValueError, match='fill must be one of'):
+        RelabelSegmentor(module=_FixedSegmentor(), fill='some')
+    for old in ('prev_mask_dir', 'fill', 'output_dir'):
+        with pytest.raises(TypeError, match=old):
+            RelabelMetric(**{old: 'x'})
+    # no previous mask: 'uncertain' has nothing to fill, 'all' needs none
+    bare = SegDataSample(metainfo=dict(img_path='/data/img_1.jpg'))
+    with pytest.raises(KeyError, match='prev_mask'):
+        _relabel('uncertain', bare.clone())
+    out = _relabel('all', bare.clone())[0]
+    assert out.pred_sem_seg.data[0].tolist() == PRED.tolist()
+    metric = _metric(format_only=True)
+    metric.process({}, [out.to_dict()])
+    assert metric.results[0]['counts'].tolist() == [0, 0, 0, 16]
+    # a previous mask of another size
     with pytest.raises(ValueError) as e:
-        metric.process({}, [_sample(pred=small, gt=GT[:3])])
+        _relabel('uncertain', _input(prev=PREV[:3]))
     msg = str(e.value)
-    assert osp.join(prev, 'img_1.png') in msg
-    assert '(4, 4)' in msg and '(3, 4)' in msg
-    assert metric.results == []
+    assert '/prev/img_1.png' in msg
+    assert '(3, 4)' in msg and '(4, 4)' in msg
+
+
+def test_segmentor_checkpoint_loads_into_the_wrapper(tmp_path):
+    """``load_from`` of the segmentor's own checkpoint fills ``module``."""
+    from mmengine.runner.checkpoint import _load_checkpoint_to_model
+    seg = _FixedSegmentor()
+    with torch.no_grad():
+        seg.weight.fill_(3.0)
+    path = str(tmp_path / 'seg.pth')
+    torch.save(dict(state_dict=seg.state_dict()), path)
+    wrapper = RelabelSegmentor(module=_FixedSegmentor())
+    _load_checkpoint_to_model(wrapper, torch.load(path), strict=True)
+    assert wrapper.module.weight.item() == 3.0

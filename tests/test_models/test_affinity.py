@@ -192,3 +192,32 @@ def test_affinity_net_predict_on_a_resized_image():
     wrong = _sample(np.zeros((1, 10, 10), np.float32), [2], (20, 18))
     with pytest.raises(ValueError, match='are \\(10, 10\\) but the image'):
         model.predict(torch.randn(1, 3, 64, 64), [wrong])
+
+
+def test_affinity_net_dense_crf_of_the_propagated_masks(tmp_path):
+    """test_cfg.crf refines PSA's argmax mask (the propagated background
+    and maps as the unary), as an independent DenseCRF run does."""
+    from PIL import Image
+
+    from mmwsss.models import DenseCRF, cams_to_probs
+    torch.manual_seed(0)
+    h, w = 20, 18
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, 9:] = 255
+    path = str(tmp_path / 'img.png')
+    Image.fromarray(img).save(path)
+    cams = np.zeros((1, h, w), np.float32)
+    cams[0, :, 9:] = 0.9
+    cams[0, :, 8] = 0.5
+    model = _tiny_affinity_net(num_iters=2, crf='psa', crf_sweep=[0.25])
+    model.eval()
+    ds = _sample(cams, [2], (h, w))
+    ds.set_metainfo(dict(img_path=path))
+    out = model.predict(torch.randn(1, 3, 32, 32), [ds])[0]
+    rule = out.metainfo['cam_bg_rule']
+    probs = cams_to_probs(out.cams, rule, out.bg_score).numpy()
+    expected = np.array([0, 2])[DenseCRF('psa')(img, probs).argmax(0)]
+    assert np.array_equal(out.pred_sem_seg.data[0].numpy(), expected)
+    sweep = cams_to_probs(out.cams, dict(type='threshold', thr=0.25))
+    expected = np.array([0, 2])[DenseCRF('psa')(img, sweep.numpy()).argmax(0)]
+    assert np.array_equal(out.crf_sweep_preds[0].numpy(), expected)

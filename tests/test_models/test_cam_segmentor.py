@@ -149,3 +149,46 @@ def test_every_parameter_gets_a_gradient():
         if p.requires_grad and p.grad is None
     ]
     assert missing == []
+
+
+def _ramp_image_file(tmp_path, data):
+    """The ramp image as a file, the sample's img_path."""
+    import numpy as np
+    from PIL import Image
+    path = str(tmp_path / 'ramp.png')
+    img = data['inputs'][0].permute(1, 2, 0).numpy()  # RGB as packed
+    Image.fromarray(np.ascontiguousarray(img)).save(path)
+    data['data_samples'][0].set_metainfo(dict(img_path=path))
+    return img, path
+
+
+def test_dense_crf_in_test_cfg(tmp_path):
+    """test_cfg.crf refines pred_sem_seg with the CRF of the image, exactly
+    as an independent DenseCRF run; crf_sweep adds the CRF'd maps of other
+    thresholds. Validation (val_step) skips the CRF."""
+    import numpy as np
+    from mmwsss.models import DenseCRF, cams_to_probs
+    model = _identity_model(
+        scales=(1.0, ), flip=False, bg=dict(type='threshold', thr=0.5),
+        crf='psa', crf_sweep=[0.2, 0.5])
+    data = _ramp_batch([1])
+    img, _ = _ramp_image_file(tmp_path, data)
+    batch = model.data_preprocessor(data, training=False)
+    ds = model.predict(batch['inputs'], batch['data_samples'])[0]
+    crf = DenseCRF('psa')
+    for thr, pred in ((0.5, ds.pred_sem_seg.data[0]),
+                      (0.2, ds.crf_sweep_preds[0]),
+                      (0.5, ds.crf_sweep_preds[1])):
+        probs = cams_to_probs(ds.cams, dict(type='threshold', thr=thr))
+        expected = crf(img, probs.numpy()).argmax(0)
+        assert np.array_equal(pred.numpy(), expected), thr
+    assert ds.crf_sweep_rules == [
+        dict(type='threshold', thr=0.2), dict(type='threshold', thr=0.5)]
+    # validation during training scores the maps without the CRF
+    data = _ramp_batch([1])
+    _ramp_image_file(tmp_path, data)
+    out = model.val_step(data)[0]
+    assert out.pred_sem_seg.data[0, 0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert 'crf_sweep_preds' not in out
+    with pytest.raises(ValueError, match='crf_images'):
+        _identity_model(crf='psa', crf_images='many')

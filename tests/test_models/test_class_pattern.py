@@ -1,6 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Class patterns of Luo & Yang (AAAI 2020): streaming statistics, sign
-rule, Algorithm 1, the per-class image draw and the segmentor."""
+rule, Algorithm 1, the per-class image draw and the segmentor (its fitted
+state)."""
 import os
 import socket
 
@@ -223,11 +224,49 @@ def test_sample_per_class():
 
 
 # ---------------------------------------------------------------------------
-def _model(feature_layer='backbone.layer3', **test_cfg):
+def _model(feature_layer='backbone.layer3', **kwargs):
     cfg = tiny_cam_model_cfg()
     cfg.pop('type')
+    test_cfg = {k: kwargs.pop(k) for k in list(kwargs) if k not in (
+        'pattern_dataloader', 'sign_rule', 'accumulate_on')}
     cfg['test_cfg'] = test_cfg
-    return ClassPatternSegmentor(feature_layer=feature_layer, **cfg).eval()
+    return ClassPatternSegmentor(
+        feature_layer=feature_layer, **cfg, **kwargs).eval()
+
+
+class _ListDataset(torch.utils.data.Dataset):
+    """Preprocessable batches of demo images, with dataset meta."""
+
+    metainfo = dict(classes=('background', 'a', 'b', 'c', 'd', 'e'))
+
+    def __init__(self, labels, selected=None):
+        data = demo_wsss_inputs(batch_size=len(labels),
+                                image_shape=(3, 32, 32), labels=labels)
+        self.items = []
+        for i, (img, ds) in enumerate(zip(data['inputs'],
+                                          data['data_samples'])):
+            if selected is not None and selected[i] is not None:
+                ds.set_metainfo(
+                    dict(selected_classes=np.asarray(selected[i])))
+            self.items.append(dict(inputs=img, data_samples=ds))
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def _loader(labels, selected=None, batch_size=2):
+    from mmengine.dataset import pseudo_collate
+    return torch.utils.data.DataLoader(
+        _ListDataset(labels, selected), batch_size=batch_size,
+        collate_fn=pseudo_collate)
+
+
+LABELS = [[1, 3], [2], [1], [4, 5], [3], [1, 2]]
+# the first image was drawn for class 3 only (PerClassDrawDataset)
+SELECTED = [[3], None, None, None, None, None]
 
 
 def test_segmentor_pattern_pass_crops_padding():
@@ -238,7 +277,7 @@ def test_segmentor_pattern_pass_crops_padding():
     inputs = data['inputs']
     # pretend the first image was 24 x 40 and padded to the batch size
     data['data_samples'][0].set_metainfo(dict(img_shape=(24, 40)))
-    out = model.predict(inputs, data['data_samples'])
+    out = model.pattern_pass(inputs, data['data_samples'])
     assert out[0].features.shape[0] == 32  # layer3 of the 1/8-width ResNet
     full = out[1].features.shape[1:]
     h_valid = -(-24 * full[0] // inputs.shape[2])
@@ -247,6 +286,93 @@ def test_segmentor_pattern_pass_crops_padding():
     assert out[0].cam_labels.tolist() == [1, 3]
     assert (out[0].pattern_cams >= 0).all()
     assert out[0].metainfo['feature_layer'] == 'backbone.layer3'
+
+
+def test_fit_state_counts_selected_classes_and_is_non_persistent():
+    model = _model(pattern_dataloader=_loader(LABELS, SELECTED))
+    assert not model.is_fitted
+    # before fitting, validation is the classifier's: image scores only
+    batch = demo_wsss_inputs(batch_size=1, image_shape=(3, 32, 32),
+                             labels=[[2]])
+    out = model.val_step(batch)[0]
+    data = model.data_preprocessor(batch, False)
+    expected = torch.sigmoid(
+        model.cam_head.image_logits(model._forward(data['inputs'])))[0]
+    assert torch.allclose(out.pred_score, expected)
+    assert 'pred_sem_seg' not in out and 'cams' not in out
+    assert not model.is_fitted
+
+    metrics = model.fit_state()
+    assert model.is_fitted
+    # 6 images; classes 1, 2, 3 in two images each (the first image counts
+    # for class 3 only), 4 and 5 in one; 4 x 4 cells of layer3 per image
+    assert metrics['class_pattern/num_images'] == 6
+    assert metrics['class_pattern/classes_without_images'] == 0
+    state = model.fitted_state()
+    assert state['num_images'].tolist() == [2, 2, 2, 1, 1]
+    assert state['count'].tolist() == [32, 32, 32, 16, 16]
+    assert state['meta'] == dict(
+        feature_layer='backbone.layer3',
+        classes=list(_ListDataset.metainfo['classes']),
+        sign_rule='cam', dim=32, total_images=6)
+    assert list(state) == ['mean', 'pattern', 'eigenvalue', 'explained',
+                           'cam_agreement', 'count', 'num_images', 'meta']
+    assert metrics['class_pattern/mean_explained_variance'] == round(
+        100 * float(state['explained'].mean()), 2)
+    # the same sums image by image
+    ref = None
+    for batch in _loader(LABELS, SELECTED, batch_size=1):
+        data = model.data_preprocessor(batch, False)
+        ref = model.accumulate_patterns(
+            model.pattern_pass(data['inputs'], data['data_samples']), ref)
+    expected = ref.patterns('cam')
+    for key in ('mean', 'pattern', 'count', 'cam_agreement'):
+        assert torch.allclose(state[key], expected[key], atol=1e-6), key
+    # non-persistent: a classifier checkpoint loads with no missing keys
+    assert not [k for k in model.state_dict() if k.startswith('class_')]
+    plain = _model()
+    plain.load_state_dict(model.state_dict(), strict=True)
+    assert not plain.is_fitted
+    plain.load_fitted_state(state)
+    for key in ('mean', 'pattern'):
+        assert torch.equal(getattr(plain, 'class_' + key), state[key])
+    # fitted: Algorithm 1 masks of the image's classes
+    data = model.data_preprocessor(
+        demo_wsss_inputs(batch_size=1, image_shape=(3, 32, 32),
+                         labels=[[1, 2]]), False)
+    out = model.predict(data['inputs'], data['data_samples'])[0]
+    assert torch.equal(
+        out.pred_sem_seg.data[0],
+        class_pattern_mask(out.projections, torch.tensor([1, 2])))
+    # a prediction without fitted patterns fits them first (mmpretrain's
+    # retrievers prepare their prototypes so), or says what is missing
+    lazy = _model(pattern_dataloader=_loader(LABELS, SELECTED))
+    lazy.load_state_dict(model.state_dict())
+    again = lazy.predict(data['inputs'], data['data_samples'])[0]
+    assert lazy.is_fitted
+    assert torch.equal(again.pred_sem_seg.data, out.pred_sem_seg.data)
+    with pytest.raises(RuntimeError, match='pattern_dataloader'):
+        _model().predict(data['inputs'], data['data_samples'])
+
+
+def test_fit_state_errors():
+    with pytest.raises(ValueError, match='pattern_dataloader'):
+        _model().fit_state()
+    with pytest.raises(TypeError, match='pattern_dataloader'):
+        _model(pattern_dataloader='train')
+    with pytest.raises(ValueError, match='sign_rule'):
+        _model(sign_rule='some')
+    with pytest.raises(RuntimeError, match='no class patterns'):
+        _model().fitted_state()
+
+    class Wrong(_ListDataset):
+        metainfo = dict(classes=('background', 'a'))
+
+    from mmengine.dataset import pseudo_collate
+    loader = torch.utils.data.DataLoader(
+        Wrong([[1]]), batch_size=1, collate_fn=pseudo_collate)
+    with pytest.raises(ValueError, match='2 classes'):
+        _model(pattern_dataloader=loader).fit_state()
 
 
 def test_segmentor_masks_follow_algorithm1(tmp_path):
@@ -264,6 +390,7 @@ def test_segmentor_masks_follow_algorithm1(tmp_path):
                 torch.randn(5, d, generator=g, dtype=torch.float64), dim=1),
             meta=dict(feature_layer='backbone.layer2')), path)
     model.test_cfg['class_patterns'] = path
+    assert model.is_fitted  # read from the file, nothing to fit
     out = model.predict(data['inputs'], data['data_samples'])
     q = out[0].projections
     assert q.shape == (2, 32, 32)
@@ -286,6 +413,9 @@ def test_segmentor_masks_follow_algorithm1(tmp_path):
     model2 = _model(feature_layer='backbone.layer3', class_patterns=path)
     with pytest.raises(ValueError, match='layer2'):
         model2.predict(data['inputs'], data['data_samples'])
+    with pytest.raises(FileNotFoundError, match='FitModelStateHook'):
+        _model(class_patterns=str(tmp_path / 'none.pth')).predict(
+            data['inputs'], data['data_samples'])
 
 
 def test_segmentor_bad_layer_and_early_stop():

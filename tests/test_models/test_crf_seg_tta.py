@@ -1,5 +1,5 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""CRFSegTTAModel and the --crf / --tta switches of tools/test.py."""
+"""CRFSegTTAModel: mmseg's TTA average, then the stage-2 dense-CRF step."""
 import copy
 import os.path as osp
 
@@ -13,7 +13,6 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from PIL import Image
 
-from mmwsss.apis import configure_seg_crf, single_scale_tta_pipeline
 from mmwsss.models import CRFSegTTAModel, DenseCRF
 from mmwsss.testing import write_tiny_seg_config
 
@@ -86,55 +85,28 @@ def test_crf_needs_the_original_size(tmp_path):
         model.merge_preds([views])
 
 
-def test_single_scale_tta_pipeline():
-    pipe = [
-        dict(type='LoadImageFromFile'),
-        dict(type='Resize', scale=(8, 8)),
-        dict(type='LoadAnnotations'),
-        dict(type='PackSegInputs')
+def _one_view_tta_pipeline(test_pipeline):
+    """``[Load, s_1 .. s_n]`` as a one-view ``TestTimeAug`` pipeline."""
+    return [
+        test_pipeline[0],
+        dict(type='TestTimeAug', transforms=[[t] for t in test_pipeline[1:]])
     ]
-    out = single_scale_tta_pipeline(pipe)
-    assert out == [
-        dict(type='LoadImageFromFile'),
-        dict(
-            type='TestTimeAug',
-            transforms=[[dict(type='Resize', scale=(8, 8))],
-                        [dict(type='LoadAnnotations')],
-                        [dict(type='PackSegInputs')]])
-    ]
-    with pytest.raises(ValueError, match='image-loading'):
-        single_scale_tta_pipeline(pipe[1:])
 
 
-def test_configure_seg_crf_switches():
-    cfg = Config(
-        dict(
-            tta_model=dict(type='SegTTAModel'),
-            tta_pipeline=[dict(type='LoadImageFromFile')],
-            test_dataloader=dict(dataset=dict(pipeline=[
-                dict(type='LoadImageFromFile'),
-                dict(type='PackSegInputs')
-            ]))))
-    assert configure_seg_crf(copy.deepcopy(cfg), 'none', False) is False
-    c = copy.deepcopy(cfg)
-    assert configure_seg_crf(c, 'psa', True) is True
-    assert c.tta_model == dict(type='CRFSegTTAModel', crf='psa')
-    assert c.tta_pipeline == [dict(type='LoadImageFromFile')]  # kept
-    c = copy.deepcopy(cfg)
-    assert configure_seg_crf(c, 'deeplab-v2', False) is True
-    assert c.tta_pipeline[1]['type'] == 'TestTimeAug'
-    c = copy.deepcopy(cfg)
-    configure_seg_crf(c, 'none', True)
-    assert c.tta_model['crf'] is None
-    c.tta_model = dict(type='SomethingElse')
-    with pytest.raises(ValueError, match='not a SegTTAModel'):
-        configure_seg_crf(c, 'psa', True)
+def test_crf_step_is_the_shared_component():
+    """The TTA model's CRF is the stage-2 one: DenseCRFStep, no resize."""
+    from mmwsss.models.utils import DenseCRFStep
+    init_default_scope('mmseg')
+    model = CRFSegTTAModel(module=TINY_SEG, crf='psa')
+    assert isinstance(model.crf_step, DenseCRFStep)
+    assert model.crf_step.crf == model.crf == DenseCRF('psa')
+    assert CRFSegTTAModel(module=TINY_SEG).crf_step is None
 
 
 @pytest.mark.slow
 def test_single_scale_crf_path_runs_and_matches_plain_test(tmp_path):
-    """The derived one-view TTA pipeline gives the plain test's mIoU, and
-    ``--crf deeplab-v2`` without ``--tta`` runs the CRF on it."""
+    """A one-view TTA pipeline without CRF gives the plain test's mIoU, and
+    ``--tta --cfg-options tta_model.crf=deeplab-v2`` runs the CRF on it."""
     path = write_tiny_seg_config(
         str(tmp_path / 'seg.py'), str(tmp_path / 'data'))
     results = {}
@@ -147,14 +119,11 @@ def test_single_scale_crf_path_runs_and_matches_plain_test(tmp_path):
         cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
         cfg.randomness = dict(seed=0)
         cfg.load_from = None if crf is None else ckpt
-        if crf == 'none':  # the one-view TTA model, no CRF
-            assert configure_seg_crf(cfg, 'none', False) is False
-            cfg.tta_model = dict(type='CRFSegTTAModel', crf=None)
-            cfg.tta_pipeline = single_scale_tta_pipeline(
+        if crf is not None:  # what tools/test.py --tta does
+            cfg.tta_model = dict(
+                type='CRFSegTTAModel', crf=None if crf == 'none' else crf)
+            cfg.tta_pipeline = _one_view_tta_pipeline(
                 cfg.test_dataloader.dataset.pipeline)
-        elif crf is not None:
-            assert configure_seg_crf(cfg, crf, False) is True
-        if crf is not None:
             cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
             cfg.tta_model.module = cfg.model
             cfg.model = cfg.tta_model

@@ -1,7 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Luo & Yang end to end on a tiny generated set: train the classifier,
-the class-pattern pass (one process and two gloo processes give the same
-file), then the stage-2 masks through tools/test.py."""
+then ONE tools/test.py run fits the class patterns (FitModelStateHook; one
+process and two gloo processes give the same patterns) and writes the
+stage-2 masks; a rerun reuses the saved patterns, and a saved file can be
+given instead of fitting."""
 import json
 import os
 import os.path as osp
@@ -35,7 +37,12 @@ def _run(cmd):
     return out
 
 
-def test_train_patterns_single_and_two_processes_then_masks(tmp_path):
+def _masks(folder):
+    pngs = sorted(f for f in os.listdir(folder) if f.endswith('.png'))
+    return {n: np.asarray(Image.open(osp.join(folder, n))) for n in pngs}
+
+
+def test_train_then_fit_and_masks_single_and_two_processes(tmp_path):
     cfg = write_tiny_dcp_config(
         str(tmp_path / 'dcp.py'), str(tmp_path / 'data'), iters=2)
     work = str(tmp_path / 'train')
@@ -43,18 +50,21 @@ def test_train_patterns_single_and_two_processes_then_masks(tmp_path):
     ckpt = osp.join(work, 'iter_2.pth')
     assert osp.isfile(ckpt)
 
-    one = str(tmp_path / 'patterns_1')
-    out = _run([
-        sys.executable, 'tools/extract_class_patterns.py', cfg, ckpt,
-        '--out', one, '--work-dir', one, '--metrics-json',
+    one = str(tmp_path / 'one')
+    test_one = [
+        sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', one,
+        '--out',
+        osp.join(one, 'masks'), '--metrics-json',
         osp.join(one, 'metrics.json')
-    ])
+    ]
+    out = _run(test_one)
     assert 'Class patterns of backbone.layer4.0' in out
-    two = str(tmp_path / 'patterns_2')
+    two = str(tmp_path / 'two')
     _run([
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        f'--master_port={_free_port()}', 'tools/extract_class_patterns.py',
-        cfg, ckpt, '--out', two, '--work-dir', two, '--launcher', 'pytorch'
+        f'--master_port={_free_port()}', 'tools/test.py', cfg, ckpt,
+        '--work-dir', two, '--out',
+        osp.join(two, 'masks'), '--launcher', 'pytorch'
     ])
     p1 = torch.load(osp.join(one, 'class_patterns.pth'))
     p2 = torch.load(osp.join(two, 'class_patterns.pth'))
@@ -62,6 +72,8 @@ def test_train_patterns_single_and_two_processes_then_masks(tmp_path):
     # at most 4 images per class of the 10: every image drawn counts once
     assert p1['meta']['total_images'] == p2['meta']['total_images'] == \
         metrics['class_pattern/num_images']
+    assert 'class_pattern/mean_explained_variance' in metrics
+    assert 'class_pattern/classes_without_images' in metrics
     assert (p1['num_images'] <= 4).all()
     assert p1['meta']['feature_layer'] == 'backbone.layer4.0'
     valid = p1['count'] > 0
@@ -72,23 +84,34 @@ def test_train_patterns_single_and_two_processes_then_masks(tmp_path):
     assert torch.allclose(p1['pattern'][valid], p2['pattern'][valid],
                           atol=1e-5)
 
-    masks = str(tmp_path / 'masks')
-    _run([
-        sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir',
-        str(tmp_path / 'test'), '--out', masks, '--metrics-json',
-        osp.join(masks, 'metrics.json'), '--cfg-options',
+    # the masks of the same run: every image of the test split
+    masks = _masks(osp.join(one, 'masks'))
+    assert len(masks) == 10
+    assert len(_masks(osp.join(two, 'masks'))) == 10
+    values = set()
+    for m in masks.values():
+        values |= set(np.unique(m))
+    assert values <= set(range(6)) | {255}
+    assert 0 <= metrics['output_ignored_pct'] <= 100
+    assert 0 <= metrics['mIoU'] <= 100
+
+    # a rerun in the same work_dir reuses the fitted patterns
+    out = _run(test_one)
+    assert 'reused from' in out
+    assert 'Class patterns of' not in out
+    assert json.load(open(osp.join(one, 'metrics.json'))) == metrics
+
+    # a saved file instead of fitting: the same masks
+    three = str(tmp_path / 'three')
+    out = _run([
+        sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir', three,
+        '--out',
+        osp.join(three, 'masks'), '--cfg-options',
         f'model.test_cfg.class_patterns={one}/class_patterns.pth'
     ])
-    pngs = sorted(f for f in os.listdir(masks) if f.endswith('.png'))
-    assert len(pngs) == 10
-    values = set()
-    for name in pngs:
-        values |= set(np.unique(np.asarray(Image.open(osp.join(masks,
-                                                               name)))))
-    assert values <= set(range(6)) | {255}
-    report = json.load(open(osp.join(masks, 'pseudo_mask_eval.json')))
-    assert report['configured']['rule']['output'] == 'model'
-    assert report['configured']['crf_images'] == 'single_class'
-    m = json.load(open(osp.join(masks, 'metrics.json')))
-    assert 0 <= m['output_ignored_pct'] <= 100
-    assert 0 <= m['mIoU'] <= 100
+    assert 'Class patterns of' not in out
+    assert not osp.exists(osp.join(three, 'class_patterns.pth'))
+    again = _masks(osp.join(three, 'masks'))
+    assert again.keys() == masks.keys()
+    for name, m in masks.items():
+        assert np.array_equal(again[name], m), name

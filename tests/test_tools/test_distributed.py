@@ -54,12 +54,14 @@ def test_two_gloo_processes_train_and_shard_pseudo_masks(tmp_path):
     sharded = str(tmp_path / 'masks_2proc')
     _run([
         'bash', 'tools/dist_test.sh', cfg, ckpt, '2', '--work-dir',
-        str(tmp_path / 'test2'), '--out', sharded
+        str(tmp_path / 'test2'), '--out', sharded, '--metrics-json',
+        str(tmp_path / 'metrics_2proc.json')
     ])
     single = str(tmp_path / 'masks_1proc')
     _run([
         sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir',
-        str(tmp_path / 'test1'), '--out', single
+        str(tmp_path / 'test1'), '--out', single, '--metrics-json',
+        str(tmp_path / 'metrics_1proc.json')
     ])
     names = _pngs(single)
     assert len(names) == 10  # every train image of the tiny set
@@ -69,8 +71,9 @@ def test_two_gloo_processes_train_and_shard_pseudo_masks(tmp_path):
         b = np.asarray(Image.open(osp.join(sharded, name)))
         assert np.array_equal(a, b), name
     # the scores gathered from the two ranks equal the single-process ones
-    rep1 = json.load(open(osp.join(single, 'pseudo_mask_eval.json')))
-    rep2 = json.load(open(osp.join(sharded, 'pseudo_mask_eval.json')))
-    assert rep2['num_images'] == rep1['num_images'] == 10
-    assert rep2['sweep'] == rep1['sweep']
-    assert rep2['configured'] == rep1['configured']
+    rep1 = json.load(open(str(tmp_path / 'metrics_1proc.json')))
+    rep2 = json.load(open(str(tmp_path / 'metrics_2proc.json')))
+    assert rep1 == rep2
+    assert {'mIoU', 'oracle_mIoU', 'gt_free_mIoU'} <= set(rep1)
+    # both ranks cached their shards for a resume
+    assert len(os.listdir(osp.join(sharded, '.cache'))) == 10

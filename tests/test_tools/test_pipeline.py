@@ -1,9 +1,13 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""tools/run_pipeline.py: a whole chain on a tiny generated set, a kill
-after stage 1 and a resume, and the checks that run before any stage."""
+"""The pipeline runner: the real pipeline graphs on a tiny generated set,
+a kill after stage 1 and a resume, the checks that run before any stage,
+and a stage kind added from outside."""
+import ast
+import glob
 import json
 import os
 import os.path as osp
+import re
 import signal
 import subprocess
 import sys
@@ -13,19 +17,16 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from mmwsss.apis.pipeline import (PipelineError, WSSSPipeline,
-                                  format_results, load_pipeline_config,
+from mmwsss.apis.pipeline import (STAGE_KINDS, PipelineError, PipelineRunner,
+                                  StageKind, format_results,
+                                  load_pipeline_config, stage_config,
                                   summarise_runs)
 from mmwsss.testing import REPO_ROOT, write_tiny_pipeline_config
 
-pytestmark = pytest.mark.slow
-
-RESULT_KEYS = {
-    'cam_pseudo_mask_mIoU', 'refined_pseudo_mask_mIoU', 'val_mIoU',
-    'val_mIoU_tta', 'seed', 'stage_wall_time_s'
-}
-STAGES = ['classifier', 'pseudo_masks', 'refinement', 'segmentation', 'test',
-          'test_tta']
+CAM_STAGES = [
+    'classifier', 'pseudo_masks', 'refinement', 'segmentation', 'test',
+    'test_tta'
+]
 
 
 def _cmd(pipeline, work):
@@ -51,9 +52,17 @@ def _run_quiet(pipeline, work):
     return out
 
 
+def _pngs(folder):
+    return sorted(f for f in os.listdir(folder) if f.endswith('.png'))
+
+
+@pytest.mark.slow
 def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
     pipeline = write_tiny_pipeline_config(
-        str(tmp_path), iters=2, refinement=True, crf='deeplab-v2')
+        str(tmp_path),
+        'cam',
+        stage_options=dict(
+            test_tta=dict(cfg_options={'tta_model.crf': 'deeplab-v2'})))
     work = str(tmp_path / 'work')
     run_dir = osp.join(work, 'seed_0')
     done1 = osp.join(run_dir, 'classifier', 'stage.json')
@@ -76,7 +85,7 @@ def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
     proc.wait()
     assert not osp.isfile(osp.join(run_dir, 'pseudo_masks', 'stage.json'))
     stage1 = json.load(open(done1))
-    ckpt = stage1['checkpoint']
+    ckpt = stage1['outputs']['checkpoint']
     assert osp.isfile(ckpt)
     ckpt_mtime = os.stat(ckpt).st_mtime_ns
 
@@ -90,151 +99,65 @@ def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
         assert f.read().count('tools/train.py') == 1  # trained once
 
     results = json.load(open(osp.join(work, 'results.json')))
-    assert RESULT_KEYS <= set(results)
     assert results['seed'] == 0
-    assert list(results['stage_wall_time_s']) == STAGES
-    for key in ('cam_pseudo_mask_mIoU', 'refined_pseudo_mask_mIoU',
-                'val_mIoU', 'val_mIoU_tta'):
+    assert list(results['stage_wall_time_s']) == CAM_STAGES
+    # exactly the results the stages report, in stage order
+    assert list(results['labels']) == [
+        'cam_pseudo_mask_mIoU', 'cam_pseudo_mask_oracle_mIoU',
+        'cam_pseudo_mask_gt_free_mIoU', 'refined_pseudo_mask_mIoU',
+        'val_mIoU', 'val_mIoU_tta'
+    ]
+    for key in results['labels']:
         assert 0.0 <= results[key] <= 100.0, key
-    assert results['val_tta_setting'] == dict(tta=True, crf='deeplab-v2')
-    # the classifier's last validation, saved by MetricsJsonHook
-    cls_val = results['runs'][0]['classifier_val']
-    assert 0.0 <= cls_val['multi-label/mAP'] <= 100.0
-    assert 'WSSS pipeline results' in out.stdout
-    assert 'val mIoU, MS+flip + CRF (deeplab-v2)' in out.stdout
-
-    # the pseudo masks of every train image exist; stage 3 trained on the
-    # refined ones (the segmentation stage was pointed at them)
-    masks = osp.join(run_dir, 'refinement', 'masks')
-    assert len([f for f in os.listdir(masks) if f.endswith('.png')]) == 10
-    with open(osp.join(run_dir, 'segmentation', 'stage.log')) as f:
-        assert f'pseudo_mask_dir={masks}' in f.read()
     # the numbers in results.json are the stages' own metrics
     pm = json.load(open(osp.join(run_dir, 'pseudo_masks', 'metrics.json')))
     assert results['cam_pseudo_mask_mIoU'] == pm['mIoU']
-    report = json.load(
-        open(osp.join(run_dir, 'pseudo_masks', 'masks',
-                      'pseudo_mask_eval.json')))
-    assert report['configured']['mIoU'] == pm['mIoU']
+    assert results['cam_pseudo_mask_oracle_mIoU'] == pm['oracle_mIoU']
+    refined = json.load(
+        open(osp.join(run_dir, 'refinement', 'metrics.json')))
+    assert results['refined_pseudo_mask_mIoU'] == refined['mIoU']
+    # the classifier's last validation, saved by MetricsJsonHook
+    cls_val = results['runs'][0]['stage_metrics']['classifier']
+    assert 0.0 <= cls_val['multi-label/mAP'] <= 100.0
+    assert 'WSSS pipeline results' in out.stdout
+    assert 'CAM pseudo-mask mIoU (train, oracle bg)' in out.stdout
+    # no row for what this pipeline does not run
+    assert 'class patterns' not in out.stdout
+    assert 'relabelled' not in out.stdout
+
+    # the pseudo masks of every train image exist; stage 3 trained on the
+    # refined ones: its stage config names their folder
+    masks = osp.join(run_dir, 'refinement', 'masks')
+    assert len(_pngs(masks)) == 10
+    seg_cfg = Config.fromfile(
+        osp.join(run_dir, 'segmentation', 'stage_config.py'))
+    assert seg_cfg.train_dataloader.dataset.data_prefix.seg_map_path == masks
+    tta_cfg = Config.fromfile(osp.join(run_dir, 'test_tta',
+                                       'stage_config.py'))
+    assert tta_cfg.tta_model.crf == 'deeplab-v2'
 
     # a third run has nothing left to do
     out = _run_quiet(pipeline, work)
-    assert out.stdout.count('done before') == len(STAGES)
+    assert out.stdout.count('done before') == len(CAM_STAGES)
     again = json.load(open(osp.join(work, 'results.json')))
     assert again['val_mIoU'] == results['val_mIoU']
 
     # a finished stage is not reused with other settings: the CRF of the
     # final test changed, so the run stops and names the folder to delete
-    text = open(pipeline).read().replace("crf='deeplab-v2'", "crf='psa'")
+    text = open(pipeline).read().replace("'deeplab-v2'", "'psa'")
     open(pipeline, 'w').write(text)
     with pytest.raises(PipelineError) as e:
-        WSSSPipeline(load_pipeline_config(pipeline), work, quiet=True).run()
+        PipelineRunner(load_pipeline_config(pipeline), work, quiet=True).run()
     assert 'stage `test_tta`' in str(e.value)
     assert f'Delete {osp.join(run_dir, "test_tta")}' in str(e.value)
 
 
-def test_missing_stage_config_fails_before_anything_runs(tmp_path):
-    pipeline = write_tiny_pipeline_config(str(tmp_path))
-    text = open(pipeline).read().replace("'tiny_seg.py'", "'nope_seg.py'")
-    open(pipeline, 'w').write(text)
-    work = str(tmp_path / 'work')
-    out = subprocess.run(
-        _cmd(pipeline, work),
-        cwd=REPO_ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300)
-    assert out.returncode == 1
-    assert 'segmentation.config nope_seg.py does not exist' in out.stderr
-    assert not osp.exists(work)  # nothing ran
-
-
-def test_failing_stage_stops_with_its_log(tmp_path):
-    pipeline = write_tiny_pipeline_config(
-        str(tmp_path),
-        extra="classifier = dict(config='tiny_cam.py', cfg_options={"
-        "'train_dataloader.dataset.ann_file': 'nope.txt'})\n")
-    work = str(tmp_path / 'work')
-    with pytest.raises(PipelineError) as e:
-        WSSSPipeline(load_pipeline_config(pipeline), work, quiet=True).run()
-    msg = str(e.value)
-    log = osp.join(work, 'seed_0', 'classifier', 'stage.log')
-    assert 'stage `classifier` failed (exit code 1)' in msg
-    assert f'its full log is {log}' in msg
-    assert 'nope.txt' in msg  # the last lines of the log show the cause
-    assert not osp.exists(osp.join(work, 'seed_0', 'classifier',
-                                   'stage.json'))
-    assert not osp.exists(osp.join(work, 'seed_0', 'pseudo_masks'))
-
-
-def test_pipeline_config_checks(tmp_path):
-    pipeline = write_tiny_pipeline_config(str(tmp_path))
-    cfg = load_pipeline_config(pipeline)
-    # stage configs are resolved against the pipeline config's folder
-    assert cfg.classifier['config'] == str(tmp_path / 'tiny_cam.py')
-    with pytest.raises(PipelineError, match='does not exist'):
-        load_pipeline_config(str(tmp_path / 'missing.py'))
-    bad = tmp_path / 'bad.py'
-    bad.write_text("segmentation = dict(config='tiny_seg.py')\n")
-    with pytest.raises(PipelineError, match='`classifier` must be a dict'):
-        load_pipeline_config(str(bad))
-    bad.write_text(open(pipeline).read() + '\nrepeat = 0\n')
-    with pytest.raises(PipelineError, match='repeat must be an int >= 1'):
-        load_pipeline_config(str(bad))
-    broken = tmp_path / 'broken_seg.py'
-    broken.write_text('model = dict(\n')
-    bad.write_text(
-        open(pipeline).read().replace("'tiny_seg.py'", "'broken_seg.py'"))
-    with pytest.raises(PipelineError, match='cannot be read'):
-        load_pipeline_config(str(bad))
-
-
-def test_seeds_from_seed_and_repeat(tmp_path):
-    cfg = Config(dict(seed=5, repeat=3, classifier={}, segmentation={}))
-    assert WSSSPipeline(cfg, str(tmp_path)).seeds == [5, 6, 7]
-    assert WSSSPipeline(cfg, str(tmp_path), seeds=[1]).seeds == [1]
-
-
-def _run(seed, cam, val, tta):
-    return dict(
-        seed=seed,
-        cam_pseudo_mask_mIoU=cam,
-        cam_pseudo_mask_oracle_mIoU=None,
-        refined_pseudo_mask_mIoU=None,
-        val_mIoU=val,
-        val_mIoU_tta=tta,
-        val_tta_setting=dict(tta=True, crf=None),
-        classifier_val={},
-        stage_wall_time_s=dict(classifier=10.0, test=2.0))
-
-
-def test_summarise_runs_mean_and_spread():
-    runs = [_run(0, 30.0, 40.0, 41.0), _run(1, 34.0, 44.0, 45.5)]
-    res = summarise_runs(runs)
-    assert res['seed'] == [0, 1]
-    assert res['cam_pseudo_mask_mIoU'] == 32.0
-    # sample standard deviation of (30, 34): sqrt(8) = 2.83
-    assert res['summary']['cam_pseudo_mask_mIoU']['std'] == 2.83
-    assert res['summary']['val_mIoU_tta'] == dict(
-        mean=43.25, std=3.18, min=41.0, max=45.5, values=[41.0, 45.5])
-    assert res['refined_pseudo_mask_mIoU'] is None
-    assert 'refined_pseudo_mask_mIoU' not in res['summary']
-    assert res['stage_wall_time_s'] == dict(classifier=10.0, test=2.0)
-    table = format_results(res)
-    assert '32.00 ± 2.83' in table and '43.25 ± 3.18' in table
-    one = summarise_runs([_run(3, 30.0, 40.0, 41.0)])
-    assert one['seed'] == 3 and one['val_mIoU'] == 40.0
-    assert one['summary']['val_mIoU']['std'] == 0.0
-    assert np.isclose(one['summary']['val_mIoU']['mean'], 40.0)
-
-
+@pytest.mark.slow
 def test_eps_affinitynet_pipeline(tmp_path):
-    """EPS -> AffinityNet (trained on the saved CAMs) -> DeepLab-v2."""
-    pipeline = write_tiny_pipeline_config(
-        str(tmp_path), iters=2, refinement='affinitynet', method='eps')
+    """EPS -> AffinityNet (trained on the saved maps) -> DeepLab-v2."""
+    pipeline = write_tiny_pipeline_config(str(tmp_path), 'eps_affinitynet')
     work = str(tmp_path / 'work')
-    out = _run_quiet(pipeline, work)
+    _run_quiet(pipeline, work)
     run_dir = osp.join(work, 'seed_0')
     results = json.load(open(osp.join(work, 'results.json')))
     assert list(results['stage_wall_time_s']) == [
@@ -249,128 +172,289 @@ def test_eps_affinitynet_pipeline(tmp_path):
     # the EPS classifier logged its saliency loss
     with open(osp.join(run_dir, 'classifier', 'stage.log')) as f:
         assert 'loss_sal' in f.read()
-    # the refiner trained on the saved CAMs and refined them
-    for stage, key in (('refinement_train', 'train'),
-                       ('refinement', 'test')):
-        with open(osp.join(run_dir, stage, 'stage.log')) as f:
-            assert f'{key}_dataloader.dataset.cam_dir={cams}' in f.read()
+    # the refiner trained on the saved maps and refined them
+    for stage, loader in (('refinement_train', 'train_dataloader'),
+                          ('refinement', 'test_dataloader')):
+        cfg = Config.fromfile(osp.join(run_dir, stage, 'stage_config.py'))
+        assert cfg[loader].dataset.data_prefix.cam_path == cams
     refined = osp.join(run_dir, 'refinement', 'masks')
-    assert len([f for f in os.listdir(refined) if f.endswith('.png')]) == 10
-    report = json.load(open(osp.join(refined, 'pseudo_mask_eval.json')))
-    assert report['configured']['rule']['output'] == 'propagated'
-    with open(osp.join(run_dir, 'segmentation', 'stage.log')) as f:
-        assert f'pseudo_mask_dir={refined}' in f.read()
+    assert len(_pngs(refined)) == 10
+    seg = Config.fromfile(osp.join(run_dir, 'segmentation',
+                                   'stage_config.py'))
+    assert seg.train_dataloader.dataset.data_prefix.seg_map_path == refined
 
 
-def test_retrain_round_relabels_and_retrains(tmp_path):
-    """One relabel + retrain round (Luo & Yang): the last round's model is
-    tested, and a rerun skips every stage."""
+@pytest.mark.slow
+def test_class_pattern_pipeline_fills_uncertain_pixels(tmp_path):
+    """Luo & Yang as a pipeline: classifier -> class patterns + Algorithm 1
+    masks (with uncertain pixels) -> segmentation -> relabel (fills exactly
+    the uncertain pixels) -> retrain -> test, and a rerun skips all."""
     pipeline = write_tiny_pipeline_config(
-        str(tmp_path),
-        iters=2,
-        retrain_rounds=1,
-        extra="segmentation = dict(config='tiny_seg.py', tta=False)\n")
-    assert load_pipeline_config(pipeline).retrain == dict(rounds=1)
-    bad = tmp_path / 'bad.py'
-    for setting, msg in (
-        ('dict(rounds=-1)', 'retrain.rounds must be an int >= 0'),
-        ('dict(rounds=1.5)', 'retrain.rounds must be an int >= 0'),
-        ("dict(fill='some')", 'retrain.fill must be one of'),
-        ('dict(round=1)', r'unknown key\(s\) retrain.round '),
-        ('3', '`retrain` must be a dict or None'),
-    ):
-        bad.write_text(open(pipeline).read() + f'retrain = {setting}\n')
-        with pytest.raises(PipelineError, match=msg):
-            load_pipeline_config(str(bad))
+        str(tmp_path), 'dcp', stage_options=dict(test_tta=dict(tta=False)))
     work = str(tmp_path / 'work')
     out = _run_quiet(pipeline, work)
     run_dir = osp.join(work, 'seed_0')
+    results = json.load(open(osp.join(work, 'results.json')))
     stages = [
         'classifier', 'pseudo_masks', 'segmentation', 'relabel_1',
-        'segmentation_1', 'test'
+        'segmentation_1', 'test', 'test_tta'
     ]
-    for stage in stages:
-        assert osp.isfile(osp.join(run_dir, stage, 'stage.json')), stage
-    results = json.load(open(osp.join(work, 'results.json')))
     assert list(results['stage_wall_time_s']) == stages
-    # the CAM masks have no ignored pixel, so fill='uncertain' keeps them:
-    # the relabelled masks are the same masks, with the same mIoU
-    cam_masks = osp.join(run_dir, 'pseudo_masks', 'masks')
-    new_masks = osp.join(run_dir, 'relabel_1', 'masks')
-    pngs = sorted(f for f in os.listdir(cam_masks) if f.endswith('.png'))
-    assert len(pngs) == 10
-    assert sorted(f for f in os.listdir(new_masks)
-                  if f.endswith('.png')) == pngs
-    from PIL import Image
-    for name in pngs:
-        assert np.array_equal(
-            np.asarray(Image.open(osp.join(cam_masks, name))),
-            np.asarray(Image.open(osp.join(new_masks, name))))
+    # the fitted class patterns were saved by the pseudo-mask pass
+    assert glob.glob(osp.join(run_dir, 'pseudo_masks', '**',
+                              'class_patterns.pth'), recursive=True)
+    assert results['class_pattern_explained_pct'] > 0
+    stage2 = json.load(
+        open(osp.join(run_dir, 'pseudo_masks', 'metrics.json')))
+    assert results['uncertain_pct'] == stage2['output_ignored_pct']
+    # the segmentation model labels every pixel, so the relabel pass fills
+    # exactly the pixels Algorithm 1 left uncertain
     relabel = json.load(open(osp.join(run_dir, 'relabel_1', 'metrics.json')))
-    assert relabel['filled_pct'] == 0.0 and relabel['changed_pct'] == 0.0
-    assert results['relabelled_pseudo_mask_mIoU'] == relabel['mIoU'] == \
-        results['cam_pseudo_mask_mIoU']
-    rounds = results['runs'][0]['rounds']
-    assert len(rounds) == 2 and results['rounds'] == rounds
-    assert [r['round'] for r in rounds] == [0, 1]
-    assert rounds[0]['pseudo_mask_mIoU'] == results['cam_pseudo_mask_mIoU']
-    assert rounds[0]['filled_pct'] is None
-    assert rounds[1]['pseudo_mask_mIoU'] == relabel['mIoU']
-    assert rounds[1]['filled_pct'] == 0.0
-    for r, stage in ((0, 'segmentation'), (1, 'segmentation_1')):
-        val = json.load(open(osp.join(run_dir, stage, 'val_metrics.json')))
-        assert rounds[r]['val_mIoU'] == val['metrics']['mIoU']
+    assert relabel['prev_ignored_pct'] == pytest.approx(
+        stage2['output_ignored_pct'], abs=0.01)
+    assert results['relabel_filled_pct'] == pytest.approx(
+        stage2['output_ignored_pct'], abs=0.01)
+    assert results['relabelled_pseudo_mask_mIoU'] == relabel['mIoU']
     # round 1 relabelled with round 0's model and trained on its masks;
-    # the final test used round 1's model
+    # the final tests used round 1's model
     done = {
         s: json.load(open(osp.join(run_dir, s, 'stage.json')))
         for s in stages
     }
-    assert done['relabel_1']['checkpoint'] == \
-        done['segmentation']['checkpoint']
-    assert done['relabel_1']['signature']['relabel'] == cam_masks
-    with open(osp.join(run_dir, 'segmentation_1', 'stage.log')) as f:
-        assert f'pseudo_mask_dir={new_masks}' in f.read()
-    assert done['test']['checkpoint'] == done['segmentation_1']['checkpoint']
-    assert 'round 1: train-mask mIoU' in out.stdout
-
+    assert done['relabel_1']['signature']['args']['checkpoint'] == \
+        done['segmentation']['outputs']['checkpoint']
+    seg1 = Config.fromfile(
+        osp.join(run_dir, 'segmentation_1', 'stage_config.py'))
+    assert seg1.train_dataloader.dataset.data_prefix.seg_map_path == \
+        osp.join(run_dir, 'relabel_1', 'masks')
+    assert done['test']['signature']['args']['checkpoint'] == \
+        done['segmentation_1']['outputs']['checkpoint']
+    assert 'round 1: pixels filled by relabelling %' in out.stdout
     # a second invocation has nothing left to do
     again = _run_quiet(pipeline, work)
     assert again.stdout.count('done before') == len(stages)
     assert 'running' not in again.stdout
 
 
-def test_class_pattern_pipeline_fills_uncertain_pixels(tmp_path):
-    """Luo & Yang as a pipeline: classifier -> class patterns -> Algorithm 1
-    masks (with uncertain pixels) -> segmentation -> relabel (fills exactly
-    the uncertain pixels) -> retrain -> test."""
+def test_failing_stage_stops_with_its_log(tmp_path):
     pipeline = write_tiny_pipeline_config(
         str(tmp_path),
-        iters=2,
-        method='dcp',
-        retrain_rounds=1,
-        extra="segmentation = dict(config='tiny_seg.py', tta=False)\n")
+        stage_options=dict(
+            classifier=dict(cfg_options={
+                'train_dataloader.dataset.ann_file': 'nope.txt'
+            })))
     work = str(tmp_path / 'work')
-    out = _run_quiet(pipeline, work)
-    run_dir = osp.join(work, 'seed_0')
-    results = json.load(open(osp.join(work, 'results.json')))
-    assert list(results['stage_wall_time_s']) == [
-        'classifier', 'class_patterns', 'pseudo_masks', 'segmentation',
-        'relabel_1', 'segmentation_1', 'test'
-    ]
-    assert osp.isfile(osp.join(run_dir, 'class_patterns',
-                               'class_patterns.pth'))
-    assert results['class_pattern_explained_pct'] > 0
-    stage2 = json.load(open(osp.join(run_dir, 'pseudo_masks',
-                                     'metrics.json')))
-    report = json.load(open(osp.join(run_dir, 'pseudo_masks', 'masks',
-                                     'pseudo_mask_eval.json')))
-    assert report['configured']['rule']['output'] == 'model'
-    # the segmentation model labels every pixel, so the relabel pass fills
-    # exactly the pixels Algorithm 1 left uncertain
-    relabel = json.load(open(osp.join(run_dir, 'relabel_1', 'metrics.json')))
-    assert relabel['prev_ignored_pct'] == pytest.approx(
-        stage2['output_ignored_pct'], abs=0.01)
-    assert relabel['filled_pct'] == pytest.approx(
-        stage2['output_ignored_pct'], abs=0.01)
-    assert results['rounds'][0]['pseudo_mask_mIoU'] == stage2['mIoU']
+    with pytest.raises(PipelineError) as e:
+        PipelineRunner(load_pipeline_config(pipeline), work, quiet=True).run()
+    msg = str(e.value)
+    log = osp.join(work, 'seed_0', 'classifier', 'stage.log')
+    assert 'stage `classifier` failed (exit code 1)' in msg
+    assert f'its full log is {log}' in msg
+    assert 'nope.txt' in msg  # the last lines of the log show the cause
+    assert not osp.exists(osp.join(work, 'seed_0', 'classifier',
+                                   'stage.json'))
+    assert not osp.exists(osp.join(work, 'seed_0', 'pseudo_masks'))
+
+
+def _write(tmp_path, text, name='p.py'):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_pipeline_config_checks(tmp_path):
+    pipeline = write_tiny_pipeline_config(str(tmp_path))
+    cfg = load_pipeline_config(pipeline)
+    # stage configs are resolved against the pipeline config's folder
+    assert cfg.stages[0]['config'] == str(tmp_path / 'tiny_cam.py')
+    assert [s['name'] for s in cfg.stages] == CAM_STAGES
+    assert cfg.stages[1]['tta'] is False and cfg.stages[1]['out'] is True
+    with pytest.raises(PipelineError, match='missing.py does not exist'):
+        load_pipeline_config(str(tmp_path / 'missing.py'))
+    good = "dict(name='a', kind='train', config='tiny_cam.py')"
+    for stages, msg in (
+        ('[]', '`stages` must be a non-empty list'),
+        ("[dict(name='a', kind='fit', config='tiny_cam.py')]",
+         r"stage `a`: unknown kind 'fit' \(registered: .*test.*train"),
+        ("[dict(name='a', kind='train', config='nope.py')]",
+         'stage `a`.config nope.py does not exist'),
+        ("[dict(name='a.b', kind='train', config='tiny_cam.py')]",
+         'name must be a folder name'),
+        (f'[{good}, {good}]', 'stage `a`: the name is used twice'),
+        ("[dict(name='a', kind='train', config='tiny_cam.py', tta=True)]",
+         r"stage `a`: unknown key\(s\) \['tta'\]"),
+        ("[dict(name='t', kind='test', config='tiny_cam.py')]",
+         'a `test` stage needs inputs.checkpoint'),
+        ("[dict(name='t', kind='test', config='tiny_cam.py', "
+         "inputs=dict(checkpoint='a.checkpoint'))]",
+         'names stage `a`, which is not an earlier stage'),
+        (f"[{good}, dict(name='t', kind='test', config='tiny_cam.py', "
+         "inputs=dict(checkpoint='a.masks'))]",
+         'stage `a` has no output `masks` \\(its outputs: checkpoint'),
+        (f"[{good}, dict(name='t', kind='test', config='tiny_cam.py', "
+         "inputs=dict(checkpoint='a.checkpoint'), out='yes')]",
+         'stage `t`.out must be True or False'),
+        ("[dict(name='a', kind='train', config='tiny_cam.py', "
+         "report=dict(x=3))]",
+         'stage `a`.report.x must be a metric name'),
+        (f"[dict(name='a', kind='train', config='tiny_cam.py', "
+         "report=dict(x='mIoU')), dict(name='b', kind='train', "
+         "config='tiny_cam.py', report=dict(x='mIoU'))]",
+         'report.x: the result key is also reported by stage `a`'),
+    ):
+        bad = _write(tmp_path, f'stages = {stages}\n')
+        with pytest.raises(PipelineError, match=msg):
+            load_pipeline_config(bad)
+    for extra, msg in (('repeat = 0', 'repeat must be an int >= 1'),
+                       ('nproc = True', 'nproc must be an int >= 1'),
+                       ('stagse = []', r"unknown key\(s\) \['stagse'\]")):
+        bad = _write(tmp_path, f'stages = [{good}]\n{extra}\n')
+        with pytest.raises(PipelineError, match=msg):
+            load_pipeline_config(bad)
+    old = _write(tmp_path, "classifier = dict(config='tiny_cam.py')\n")
+    with pytest.raises(PipelineError, match='has no `stages` list'):
+        load_pipeline_config(old)
+    _write(tmp_path, 'model = dict(\n', 'broken.py')
+    bad = _write(tmp_path,
+                 "stages = [dict(name='a', kind='train', config='broken.py')]")
+    with pytest.raises(PipelineError, match='cannot be read'):
+        load_pipeline_config(bad)
+
+
+def test_every_shipped_pipeline_config_loads():
+    """All configs in configs/pipelines are valid graphs."""
+    paths = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'pipelines',
+                                      '*.py')))
+    assert len(paths) == 10
+    for path in paths:
+        cfg = load_pipeline_config(path)
+        assert cfg.stages[0]['kind'] == 'train', path
+        assert any(s['report'] for s in cfg.stages), path
+
+
+def test_runner_names_no_method():
+    """The runner's code (not its docstrings) names no stage or method."""
+    words = ('classifier', 'class_pattern', 'refinement', 'retrain',
+             'relabel', 'pseudo_mask', 'segmentation', 'cam', 'eps',
+             'affinity')
+    folder = osp.join(REPO_ROOT, 'mmwsss', 'apis', 'pipeline')
+    for path in glob.glob(osp.join(folder, '*.py')):
+        tree = ast.parse(open(path).read())
+        docs = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)):
+                doc = ast.get_docstring(node, clean=False)
+                if doc is not None:
+                    docs.add(doc)
+        for node in ast.walk(tree):
+            text = None
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = None if node.value in docs else node.value
+            elif isinstance(node, ast.Name):
+                text = node.id
+            elif isinstance(node, ast.Attribute):
+                text = node.attr
+            if text:
+                for word in words:
+                    pattern = rf'(^|[^a-z]){word}([^a-z]|$)'
+                    assert not re.search(pattern, text.lower()), (path, text)
+
+
+def test_stage_config_keeps_every_character(tmp_path):
+    """Paths reach a stage through its stage config, not a command-line
+    parser: spaces, quotes and non-ASCII characters survive."""
+    base = _write(tmp_path, "a = dict(b=dict(c=1), d=[1, 2])\nx = 'y'\n",
+                  'base.py')
+    weird = str(tmp_path / "wörk dir/it's here")
+    cfg = stage_config(base, {'a.b.c': weird, 'a.d': [1, 5], 'x': None})
+    runner = PipelineRunner(Config(dict(stages=[])), str(tmp_path))
+    os.makedirs(tmp_path / 'stage')
+    path = runner._write_stage_config(cfg, cfg.pretty_text,
+                                      str(tmp_path / 'stage'))
+    back = Config.fromfile(path)
+    assert back.a.b.c == weird and back.a.d == [1, 5] and back.x is None
+
+
+def test_seeds_from_seed_and_repeat(tmp_path):
+    cfg = Config(dict(seed=5, repeat=3, stages=[]))
+    assert PipelineRunner(cfg, str(tmp_path)).seeds == [5, 6, 7]
+    assert PipelineRunner(cfg, str(tmp_path), seeds=[1]).seeds == [1]
+
+
+def test_a_stage_kind_added_from_outside(tmp_path):
+    """A kind registered by a project runs in the graph like the built-in
+    ones: its outputs feed later stages and its metrics are reported."""
+
+    class CountLines(StageKind):
+        name = 'count_lines_for_test'
+        settings = dict(factor=1)
+        outputs = ('report', )
+
+        @classmethod
+        def run(cls, ctx, stage, stage_dir, args, stage_config, seed):
+            lines = open(stage_config).read().count('\n')
+            path = osp.join(stage_dir, 'report.txt')
+            with open(path, 'w') as f:
+                f.write(str(lines))
+            return dict(
+                outputs=dict(report=path),
+                metrics=dict(lines=float(lines * stage['factor'] + seed)))
+
+    STAGE_KINDS.register_module(module=CountLines, force=True)
+    _write(tmp_path, 'a = 1\n', 'c.py')
+    pipeline = _write(
+        tmp_path, """
+stages = [
+    dict(name='one', kind='count_lines_for_test', config='c.py', factor=2,
+         report=dict(n=dict(metric='lines', label='twice the lines'))),
+    dict(name='two', kind='count_lines_for_test', config='c.py',
+         inputs=dict(b='one.report'), report=dict(m='lines')),
+]
+repeat = 2
+""")
+    results = PipelineRunner(
+        load_pipeline_config(pipeline), str(tmp_path / 'w'),
+        quiet=True).run()
+    one = open(tmp_path / 'w' / 'seed_0' / 'one' / 'stage_config.py').read()
+    lines = one.count('\n')
+    assert results['seed'] == [0, 1]
+    assert results['summary']['n']['values'] == [2.0 * lines,
+                                                 2.0 * lines + 1]
+    two = Config.fromfile(
+        str(tmp_path / 'w' / 'seed_1' / 'two' / 'stage_config.py'))
+    assert two.b == str(tmp_path / 'w' / 'seed_1' / 'one' / 'report.txt')
+    assert results['labels'] == dict(n='twice the lines', m='m')
+
+
+def _run(seed, cam, val, tta):
+    return dict(
+        seed=seed,
+        cam=cam,
+        refined=None,
+        val=val,
+        tta=tta,
+        stage_metrics={},
+        stage_wall_time_s=dict(classifier=10.0, test=2.0))
+
+
+def test_summarise_runs_mean_and_spread():
+    labels = dict(cam='CAM', refined='refined', val='val', tta='val TTA')
+    runs = [_run(0, 30.0, 40.0, 41.0), _run(1, 34.0, 44.0, 45.5)]
+    res = summarise_runs(runs, labels)
+    assert res['seed'] == [0, 1]
+    assert res['cam'] == 32.0
+    # sample standard deviation of (30, 34): sqrt(8) = 2.83
+    assert res['summary']['cam']['std'] == 2.83
+    assert res['summary']['tta'] == dict(
+        mean=43.25, std=3.18, min=41.0, max=45.5, values=[41.0, 45.5])
+    assert res['refined'] is None
+    assert 'refined' not in res['summary']
+    assert res['stage_wall_time_s'] == dict(classifier=10.0, test=2.0)
+    table = format_results(res)
+    assert '32.00 ± 2.83' in table and '43.25 ± 3.18' in table
+    assert '| refined' in table and table.index('| CAM') < table.index(
+        '| val TTA')
+    one = summarise_runs([_run(3, 30.0, 40.0, 41.0)], labels)
+    assert one['seed'] == 3 and one['val'] == 40.0
+    assert one['summary']['val']['std'] == 0.0
+    assert np.isclose(one['summary']['val']['mean'], 40.0)

@@ -1,11 +1,14 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""tools/test.py --relabel: the relabel pass of a retraining round.
+"""The relabel pass of a retraining round as a config: tools/test.py on a
+relabel config (configs/dcp/relabel-*.py).
 
-A tiny DeepLab-v2 (weights of the freshly built model) predicts the 10
-train images of a generated synthetic set and fills the ignored pixels of
-hand-made previous masks; a rerun resumes from the cache. The config
-surgery itself is checked in-process on wrapped datasets.
+A tiny DeepLab-v2 (weights of the freshly built segmentor, loaded unchanged
+into RelabelSegmentor.module) predicts the 10 train images of a generated
+synthetic set and fills the ignored pixels of hand-made previous masks
+(test_dataloader.dataset.data_prefix.prev_mask_path); a rerun resumes. The
+four relabel configs are checked in-process.
 """
+import glob
 import json
 import os
 import os.path as osp
@@ -18,16 +21,19 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from mmwsss.apis import configure_relabel
 from mmwsss.datasets.synthetic import generate_synthetic_wsss
 from mmwsss.testing import REPO_ROOT, TINY_GENERATE, write_tiny_seg_config
 from mmwsss.utils import save_palette_png
 
-pytestmark = pytest.mark.slow
+RELABEL_CONFIGS = sorted(
+    glob.glob(osp.join(REPO_ROOT, 'configs', 'dcp', 'relabel-*.py')))
+RELABEL_SYNTHETIC = osp.join(
+    REPO_ROOT, 'configs', 'dcp',
+    'relabel-deeplabv2_r18w32-d8_1xb16-600_synthetic-96x96.py')
 
 
 def _run(args, check=True):
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable] + args,
                           cwd=REPO_ROOT,
                           env=env,
@@ -52,11 +58,31 @@ def _built_model_checkpoint(cfg_path, path):
     return path
 
 
+def _tiny_relabel_config(path, data_root, prev_dir):
+    size = TINY_GENERATE['image_size']
+    text = f"""
+_base_ = [{RELABEL_SYNTHETIC!r}]
+generate = {TINY_GENERATE!r}
+data_root = {data_root!r}
+model = dict(module=dict(
+    data_preprocessor=dict(size=({size}, {size})),
+    backbone=dict(stem_channels=8, base_channels=8),
+    decode_head=dict(in_channels=64, dilations=(1, 2))))
+test_dataloader = dict(num_workers=0, dataset=dict(
+    data_root=data_root, generate=generate,
+    data_prefix=dict(prev_mask_path={prev_dir!r})))
+"""
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+@pytest.mark.slow
 def test_relabel_fills_train_masks_and_resumes(tmp_path):
     data = str(tmp_path / 'data')
     generate_synthetic_wsss(data, **TINY_GENERATE)
-    cfg = write_tiny_seg_config(str(tmp_path / 'seg.py'), data)
-    ckpt = _built_model_checkpoint(cfg, str(tmp_path / 'model.pth'))
+    seg = write_tiny_seg_config(str(tmp_path / 'seg.py'), data)
+    ckpt = _built_model_checkpoint(seg, str(tmp_path / 'model.pth'))
     with open(osp.join(data, 'ImageSets', 'Segmentation', 'train.txt')) as f:
         ids = f.read().split()
     assert len(ids) == TINY_GENERATE['num_train']
@@ -74,14 +100,16 @@ def test_relabel_fills_train_masks_and_resumes(tmp_path):
     ignored = sum(int((m == 255).sum()) for m in prev.values())
     total = sum(m.size for m in prev.values())
 
+    cfg = _tiny_relabel_config(str(tmp_path / 'relabel.py'), data, prev_dir)
     out = str(tmp_path / 'filled')
     metrics_json = str(tmp_path / 'metrics.json')
     args = [
         'tools/test.py', cfg, ckpt, '--work-dir',
-        str(tmp_path / 'work'), '--relabel', prev_dir, '--out', out,
-        '--metrics-json', metrics_json
+        str(tmp_path / 'work'), '--out', out, '--metrics-json', metrics_json
     ]
     _, log = _run(args)
+    # the segmentor's own checkpoint loaded into RelabelSegmentor.module
+    assert 'missing keys' not in log and 'unexpected key' not in log
     pngs = sorted(f for f in os.listdir(out) if f.endswith('.png'))
     assert pngs == sorted(i + '.png' for i in ids)  # every TRAIN image
     for i in ids:
@@ -96,95 +124,56 @@ def test_relabel_fills_train_masks_and_resumes(tmp_path):
     assert metrics['prev_ignored_pct'] == metrics['filled_pct']
     assert metrics['changed_pct'] == 0.0
     assert 0.0 <= metrics['mIoU'] <= 100.0
-    report = json.load(open(osp.join(out, 'relabel_eval.json')))
-    assert report['num_images'] == 10
-    assert report['pixels'] == dict(filled=ignored, prev_ignored=ignored,
-                                    changed=0, total=total)
     assert 'relabel (fill=uncertain) of 10 images' in log
+    assert (f'(pixels: filled={ignored}, prev_ignored={ignored}, '
+            f'changed=0, total={total})') in log
 
-    # a rerun restores every image instead of predicting it again
+    # a rerun restores the finished images: the same metrics
     _, log = _run(args)
     assert '10 image(s) were finished by an earlier run' in log
     assert json.load(open(metrics_json)) == metrics
 
-    # --relabel without --out is refused
-    code, log = _run(args[:args.index('--out')], check=False)
-    assert code == 2 and '--relabel needs --out' in log
 
+@pytest.mark.parametrize('path', RELABEL_CONFIGS, ids=osp.basename)
+def test_relabel_configs(path):
+    """Every relabel config wraps its segmentation config's model and
+    predicts its train split with the test pipeline, batch 1."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import METRICS, MODELS, TRANSFORMS
 
-def test_configure_relabel_through_wrappers(tmp_path):
-    test_pipeline = [
-        dict(type='LoadImageFromFile'),
-        dict(type='LoadWSSSAnnotations'),
-        dict(type='PackSegInputs')
-    ]
-    leaf = dict(
-        type='SyntheticWSSSDataset',
-        data_root='d',
-        data_prefix=dict(img_path='JPEGImages'),
-        pseudo_mask_dir='old',
-        label_source='none',
-        pipeline=[dict(type='LoadImageFromFile'),
-                  dict(type='RandomFlip')])
-    cfg = Config(
-        dict(
-            train_dataloader=dict(
-                batch_size=8,
-                sampler=dict(type='InfiniteSampler', shuffle=True),
-                dataset=dict(
-                    type='ConcatDataset',
-                    datasets=[
-                        leaf,
-                        dict(type='RepeatDataset', times=2, dataset=leaf)
-                    ])),
-            test_dataloader=dict(
-                batch_size=4,
-                sampler=dict(type='DefaultSampler', shuffle=True),
-                dataset=dict(
-                    type='SyntheticWSSSDataset',
-                    data_prefix=dict(
-                        img_path='JPEGImages',
-                        seg_map_path='SegmentationClass'),
-                    pipeline=test_pipeline)),
-            test_evaluator=dict(type='IoUMetric'),
-            test_cfg=dict(type='TestLoop')))
-    prev = str(tmp_path)
-    configure_relabel(cfg, prev, 'all', str(tmp_path / 'out'))
-    ds = cfg.test_dataloader.dataset
-    leaves = [ds.datasets[0], ds.datasets[1].dataset]
-    assert ds.type == 'ConcatDataset' and ds.datasets[1].times == 2
-    for d in leaves:
-        assert d.pipeline == test_pipeline
-        assert 'pseudo_mask_dir' not in d
-        assert d.label_source == 'none'
-        # no ground truth folder of its own: the test dataset's
-        assert d.data_prefix == dict(
-            img_path='JPEGImages', seg_map_path='SegmentationClass')
-    assert cfg.test_dataloader.batch_size == 1
-    assert cfg.test_dataloader.sampler == dict(
-        type='DefaultSampler', shuffle=False)
-    assert cfg.test_evaluator == dict(
-        type='RelabelMetric',
-        prev_mask_dir=prev,
-        fill='all',
-        output_dir=str(tmp_path / 'out'),
-        format_only=False)
+    import mmwsss  # noqa: F401
+    assert len(RELABEL_CONFIGS) == 4
+    cfg = Config.fromfile(path)
+    base = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'deeplabv2',
+                 osp.basename(path)[len('relabel-'):]))
+    assert cfg.model.type == 'RelabelSegmentor'
+    assert cfg.model.fill == 'uncertain'
+    assert cfg.model.module == base.model
+    loader = cfg.test_dataloader
+    assert loader.batch_size == 1 and not loader.sampler.shuffle
+    ds = loader.dataset
+    assert ds.ann_file == base.train_dataloader.dataset.ann_file
+    prefix = ds.data_prefix
+    train_prefix = base.train_dataloader.dataset.data_prefix
+    assert prefix.img_path == train_prefix.img_path
+    # scored against the ground truth, not the pseudo masks; the previous
+    # masks default to those the segmentor was trained on
+    assert prefix.seg_map_path != train_prefix.seg_map_path
+    assert prefix.prev_mask_path == train_prefix.seg_map_path
+    types = [t['type'] for t in ds.pipeline]
+    assert types == ['LoadImageFromFile', 'LoadWSSSAnnotations',
+                     'LoadLabelMap', 'PackWSSSInputs']
+    assert tuple(ds.pipeline[-1]['pixel_keys']) == ('prev_mask', )
+    assert cfg.test_evaluator.type == 'RelabelMetric'
     assert cfg.test_cfg.type == 'ResumableTestLoop'
-    # the train loader itself is untouched
-    assert cfg.train_dataloader.dataset.datasets[0].pseudo_mask_dir == 'old'
-
-    # no ground truth anywhere: masks only, no annotation loading
-    cfg.test_dataloader.dataset = dict(
-        type='SyntheticWSSSDataset', pipeline=test_pipeline)
-    cfg.test_cfg = dict(type='MyLoop')
-    configure_relabel(cfg, prev, 'uncertain', 'o')
-    first = cfg.test_dataloader.dataset.datasets[0]
-    assert [t['type'] for t in first.pipeline] == [
-        'LoadImageFromFile', 'PackSegInputs'
-    ]
-    assert cfg.test_evaluator.format_only is True
-    assert cfg.test_cfg.type == 'MyLoop'  # a custom loop is kept
-    with pytest.raises(ValueError, match="'uncertain' or 'all'"):
-        configure_relabel(cfg, prev, 'some', 'o')
-    with pytest.raises(FileNotFoundError, match='is not a directory'):
-        configure_relabel(cfg, str(tmp_path / 'nope'), 'all', 'o')
+    if 'voc12aug' in path:
+        assert prefix.seg_map_path == 'SegmentationClassAug'
+    init_default_scope('mmseg')
+    for t in ds.pipeline:
+        TRANSFORMS.build(t)
+    METRICS.build(cfg.test_evaluator)
+    model_cfg = cfg.model.copy()
+    model_cfg.module.backbone.init_cfg = None
+    model = MODELS.build(model_cfg)
+    assert type(model.module).__name__ == 'EncoderDecoder'

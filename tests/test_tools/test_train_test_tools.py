@@ -50,28 +50,32 @@ def test_train_then_pseudo_masks_then_resume(tmp_path):
     assert 'loss_cls' in out
     assert 'multi-label/mAP' in out  # val at the end of training
 
-    # stage 2: pseudo masks for the 10 train images, scored and tabulated
-    out = _run(['tools/test.py', cfg4, osp.join(work, 'iter_4.pth'),
-                '--work-dir', work])
-    pseudo = osp.join(work, 'pseudo_masks')
+    # stage 2: pseudo masks for the 10 train images, written by the
+    # config's PredictionWriterHook (default folder), scored and tabulated
+    metrics_json = osp.join(work, 'stage2.json')
+    test_args = ['tools/test.py', cfg4, osp.join(work, 'iter_4.pth'),
+                 '--work-dir', work, '--metrics-json', metrics_json]
+    out = _run(test_args)
+    pseudo = osp.join(work, 'predictions')
     pngs = sorted(f for f in os.listdir(pseudo) if f.endswith('.png'))
     assert len(pngs) == 10
     mask = np.asarray(Image.open(osp.join(pseudo, pngs[0])))
     assert mask.ndim == 2 and set(np.unique(mask)) <= set(range(6))
     assert 'Pseudo-mask mIoU over the background sweep' in out
     assert 'oracle (GT-tuned' in out and 'GT-free' in out
-    report = json.load(open(osp.join(pseudo, 'pseudo_mask_eval.json')))
-    assert report['num_images'] == 10
-    assert [r['rule']['thr'] for r in report['sweep']] == [0.1, 0.2, 0.3]
+    for thr in ('0.1', '0.2', '0.3'):
+        assert f'| {thr:>8} |' in out
+    metrics = json.load(open(metrics_json))
+    assert {'mIoU', 'oracle_mIoU', 'oracle_bg', 'gt_free_mIoU',
+            'output_ignored_pct'} <= set(metrics)
+    assert metrics['oracle_bg'] in (0.1, 0.2, 0.3)
 
     # a rerun restores every image from the cache instead of recomputing
     os.remove(osp.join(pseudo, pngs[0]))
-    out = _run(['tools/test.py', cfg4, osp.join(work, 'iter_4.pth'),
-                '--work-dir', work])
+    out = _run(test_args)
     assert '9 image(s) were finished by an earlier run' in out
     assert osp.isfile(osp.join(pseudo, pngs[0]))
-    assert json.load(open(osp.join(pseudo, 'pseudo_mask_eval.json'))) == \
-        report
+    assert json.load(open(metrics_json)) == metrics
 
     # --resume continues from iter_4 under torch.load(weights_only=True)
     cfg6 = _write_config(tmp_path, 6)

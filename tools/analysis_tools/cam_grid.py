@@ -2,7 +2,7 @@
 """Draw grids image | CAM heat map | pseudo mask | ground truth.
 
 Reads the outputs of a stage-2 run (``tools/test.py`` with a CAM config:
-``<pseudo-dir>/<id>.png`` and, with ``save_cams=True``,
+``<pseudo-dir>/<id>.png`` and, with ``PredictionWriterHook(save_maps=True)``,
 ``<pseudo-dir>/cams/<id>.npz``) and the images and masks of the config's
 test dataset, and writes ``grid_000.png``, ``grid_001.png``... with
 ``--per-grid`` samples each.
@@ -11,7 +11,7 @@ Example::
 
     python tools/analysis_tools/cam_grid.py \\
         configs/cam/cam_r18w32-d8_1xb16-600_synthetic-96x96.py \\
-        work_dirs/cam_syn/pseudo_masks --out-dir work_dirs/cam_syn/grids
+        work_dirs/cam_syn/predictions --out-dir work_dirs/cam_syn/grids
 """
 import argparse
 import os

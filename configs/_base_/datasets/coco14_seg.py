@@ -1,11 +1,13 @@
 # Stage 3 on MS COCO 2014 (81 classes): train a segmenter on the pseudo
 # masks of train2014, validate and test on val2014 with the converted masks
-# (tools/dataset_converters/coco2014_semantic.py). Set pseudo_mask_dir with
-# --cfg-options train_dataloader.dataset.pseudo_mask_dir=DIR. EPS's COCO
+# (tools/dataset_converters/coco2014_semantic.py). The train masks are the
+# pseudo masks: set them with --cfg-options
+# train_dataloader.dataset.data_prefix.seg_map_path=$PWD/DIR (absolute
+# folders are used as is, relative ones joined with data_root). EPS's COCO
 # setting (wsss_anchors.md): crop 321, batch 16.
 dataset_type = 'WSSSCOCODataset'
 data_root = 'data/coco2014'
-pseudo_mask_dir = 'work_dirs/pseudo_masks_train2014'
+pseudo_masks = '{{ fileDirname }}/../../../work_dirs/pseudo_masks_train2014'  # noqa
 crop_size = (321, 321)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -49,8 +51,7 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='ImageSets/train2014.txt',
-        data_prefix=dict(img_path='train2014'),
-        pseudo_mask_dir=pseudo_mask_dir,
+        data_prefix=dict(img_path='train2014', seg_map_path=pseudo_masks),
         label_source='none',
         pipeline=train_pipeline))
 val_dataloader = dict(

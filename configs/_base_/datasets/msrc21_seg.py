@@ -1,10 +1,12 @@
 # Stage 3 on MSRC-21 (VOC classes and layout): train a segmenter on the
 # pseudo masks of the train split (393), validate and test on the real val
-# masks (198). Set the data location with --data-root; pseudo_mask_dir
-# defaults to where `tools/test.py` writes the masks of the MSRC CAM config.
+# masks (198). Set the data location with --data-root. The train masks are
+# the pseudo masks, data_prefix.seg_map_path of the train dataset (absolute
+# folders are used as is, relative ones joined with data_root); it defaults
+# to work_dirs/<MSRC CAM config>/pseudo_masks of this repository.
 dataset_type = 'WSSSVOCDataset'
 data_root = 'data/msrc21'
-pseudo_mask_dir = 'work_dirs/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96/pseudo_masks'  # noqa
+pseudo_masks = '{{ fileDirname }}/../../../work_dirs/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96/pseudo_masks'  # noqa
 crop_size = (128, 128)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -49,8 +51,7 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='ImageSets/Segmentation/train.txt',
-        data_prefix=dict(img_path='JPEGImages'),
-        pseudo_mask_dir=pseudo_mask_dir,
+        data_prefix=dict(img_path='JPEGImages', seg_map_path=pseudo_masks),
         label_source='none',
         pipeline=train_pipeline))
 val_dataloader = dict(

@@ -1,11 +1,15 @@
 # Stage 3 on the embedded synthetic dataset: train a segmenter on the
 # pseudo masks of the train split, validate and test on the real val masks.
-# pseudo_mask_dir defaults to where `tools/test.py` writes the masks of the
-# synthetic CAM config; tools/run_pipeline.py points it at its own stage.
+# The train masks are the pseudo masks: data_prefix.seg_map_path of the
+# train dataset (an absolute folder is used as is, a relative one is joined
+# with data_root). It defaults to work_dirs/<CAM config>/pseudo_masks of
+# this repository (`tools/test.py CAM_CONFIG CKPT --out` that folder);
+# tools/run_pipeline.py points it at its own stage, by hand:
+#   --cfg-options train_dataloader.dataset.data_prefix.seg_map_path=$PWD/DIR
 dataset_type = 'SyntheticWSSSDataset'
 data_root = 'data/synthetic_wsss'
 generate = dict(num_train=300, num_val=100, image_size=96, seed=0)
-pseudo_mask_dir = 'work_dirs/cam_r18w32-d8_1xb16-600_synthetic-96x96/pseudo_masks'  # noqa
+pseudo_masks = '{{ fileDirname }}/../../../work_dirs/cam_r18w32-d8_1xb16-600_synthetic-96x96/pseudo_masks'  # noqa
 crop_size = (96, 96)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -53,9 +57,8 @@ train_dataloader = dict(
         data_root=data_root,
         generate=generate,
         ann_file='ImageSets/Segmentation/train.txt',
-        data_prefix=dict(img_path='JPEGImages'),
+        data_prefix=dict(img_path='JPEGImages', seg_map_path=pseudo_masks),
         # the train masks are the pseudo masks; no image labels are needed
-        pseudo_mask_dir=pseudo_mask_dir,
         label_source='none',
         pipeline=train_pipeline))
 val_dataloader = dict(

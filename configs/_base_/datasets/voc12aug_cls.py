@@ -65,4 +65,6 @@ val_evaluator = [
     dict(type='mmpretrain.AveragePrecision'),
     dict(type='PseudoMaskMetric'),
 ]
-test_evaluator = dict(type='PseudoMaskMetric', crf=None, save_cams=False)
+# stage 2 (tools/test.py): the model's pseudo masks, scored with the
+# background sweep (the model's test_cfg has the CRF, if any)
+test_evaluator = dict(type='PseudoMaskMetric')

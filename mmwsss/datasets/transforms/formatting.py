@@ -1,5 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Packing of WSSS inputs into :class:`~mmseg.structures.SegDataSample`."""
+from typing import Sequence
+
 import numpy as np
 import torch
 from mmengine.structures import PixelData
@@ -11,68 +13,135 @@ __all__ = ['PackWSSSInputs']
 
 @TRANSFORMS.register_module()
 class PackWSSSInputs(PackSegInputs):
-    """Pack images, masks and image-level labels.
+    """Pack images, masks, image-level labels and declared extra keys.
 
     Does what mmseg's :class:`~mmseg.datasets.transforms.PackSegInputs` does
     and also copies the image-level label vector into the data sample as the
     data field ``gt_score`` (a float multi-hot ``Tensor`` over the
     foreground classes), the field that mmwsss heads and mmpretrain's
-    multi-label metrics (e.g. ``mmpretrain.AveragePrecision``) read. A
-    saliency map (:class:`LoadSaliencyMap`) becomes ``gt_saliency``
-    (``PixelData``, float in [0, 1], ``(1, H, W)``) with the meta key
-    ``saliency_valid``; saved CAMs (:class:`LoadCAMs`) become ``cams`` and
-    ``cam_labels``.
+    multi-label metrics (e.g. ``mmpretrain.AveragePrecision``) read.
+
+    What a method needs besides that is declared, in the manner of
+    mmpretrain's ``PackInputs(algorithm_keys=...)``, never hard-coded here:
+
+    - ``algorithm_keys``: result keys packed as data fields of the data
+      sample, ``np.ndarray`` as ``Tensor`` (same dtype and shape), anything
+      else as is; e.g. ``('cams', 'cam_labels')`` of
+      :class:`~mmwsss.datasets.LoadCAMs` for a CAM refiner.
+    - ``pixel_keys``: result keys packed as :class:`PixelData` fields with a
+      leading channel dimension (an ``(H, W)`` map becomes ``(1, H, W)``,
+      an ``(H, W, C)`` one ``(C, H, W)``), dtype kept; e.g.
+      ``('gt_saliency', )`` of :class:`~mmwsss.datasets.LoadSaliencyMap`.
+    - ``meta_keys``: as in mmseg, e.g. ``'saliency_valid'`` (from
+      ``LoadSaliencyMap``) or ``'selected_classes'`` (from
+      :class:`~mmwsss.datasets.PerClassDrawDataset`).
+
+    Keys absent from the results are skipped.
 
     Required Keys:
 
     - img, gt_score (from a :class:`~mmwsss.datasets.BaseWSSSDataset`)
     - gt_seg_map (optional), img_labels (optional)
-    - gt_saliency, saliency_valid (optional), cams, cam_labels (optional)
+    - the declared ``algorithm_keys`` / ``pixel_keys`` (optional)
 
     Added Keys:
 
-    - inputs, data_samples (with ``gt_score`` and the meta keys)
+    - inputs, data_samples (with ``gt_score``, the declared fields and the
+      meta keys)
 
     Args:
         meta_keys (Sequence[str]): Meta keys as in ``PackSegInputs``, plus
-            ``'img_labels'`` and ``'selected_classes'`` (packed when
-            present, see ``max_images_per_class`` of the datasets).
+            ``'img_labels'``.
+        algorithm_keys (Sequence[str]): Keys packed as data fields.
+            Defaults to ().
+        pixel_keys (Sequence[str]): Keys packed as ``PixelData`` fields.
+            Defaults to ().
     """
 
-    def __init__(self,
-                 meta_keys=('img_path', 'seg_map_path', 'ori_shape',
-                            'img_shape', 'pad_shape', 'scale_factor', 'flip',
-                            'flip_direction', 'reduce_zero_label',
-                            'img_labels', 'selected_classes')) -> None:
+    def __init__(
+        self,
+        meta_keys: Sequence[str] = ('img_path', 'seg_map_path', 'ori_shape',
+                                    'img_shape', 'pad_shape', 'scale_factor',
+                                    'flip', 'flip_direction',
+                                    'reduce_zero_label', 'img_labels'),
+        algorithm_keys: Sequence[str] = (),
+        pixel_keys: Sequence[str] = ()
+    ) -> None:
         super().__init__(meta_keys=meta_keys)
+        algorithm_keys = self._as_keys(algorithm_keys, 'algorithm_keys')
+        pixel_keys = self._as_keys(pixel_keys, 'pixel_keys')
+        reserved = ('gt_score', 'gt_sem_seg', 'gt_edge_map', 'gt_depth_map',
+                    'gt_seg_map')
+        for key in algorithm_keys + pixel_keys:
+            if key in reserved:
+                raise ValueError(f'PackWSSSInputs: {key!r} is packed by '
+                                 'default; do not declare it')
+        both = set(algorithm_keys) & set(pixel_keys)
+        if both:
+            raise ValueError('PackWSSSInputs: keys declared both as '
+                             f'algorithm_keys and pixel_keys: {sorted(both)}')
+        self.algorithm_keys = algorithm_keys
+        self.pixel_keys = pixel_keys
+
+    @staticmethod
+    def _as_keys(keys: Sequence[str], name: str) -> tuple:
+        if isinstance(keys, str):
+            keys = (keys, )
+        keys = tuple(keys)
+        for key in keys:
+            if not isinstance(key, str):
+                raise TypeError(
+                    f'PackWSSSInputs: {name} must be strings, got {key!r}')
+        return keys
+
+    @staticmethod
+    def _to_tensor(value):
+        if isinstance(value, np.ndarray):
+            return torch.from_numpy(np.ascontiguousarray(value))
+        return value
+
+    def _to_pixel_data(self, key: str, value, img_path) -> PixelData:
+        if isinstance(value, np.ndarray):
+            if value.ndim == 3:  # (H, W, C) as mmcv's transforms keep it
+                value = value.transpose(2, 0, 1)
+            tensor = torch.from_numpy(np.ascontiguousarray(value))
+        elif isinstance(value, torch.Tensor):
+            tensor = value
+        else:
+            raise TypeError(
+                f'PackWSSSInputs: pixel key {key!r} of {img_path} must be an '
+                f'array, got {type(value).__name__}')
+        if tensor.ndim == 2:
+            tensor = tensor[None]
+        if tensor.ndim != 3:
+            raise ValueError(
+                f'PackWSSSInputs: pixel key {key!r} of {img_path} must be '
+                f'(H, W) or (H, W, C), got shape {tuple(value.shape)}')
+        return PixelData(data=tensor)
 
     def transform(self, results: dict) -> dict:
         """Pack ``results``; raise if the image-level labels are missing."""
+        img_path = results.get('img_path', '<unknown image>')
         if 'gt_score' not in results:
             raise KeyError(
                 'PackWSSSInputs: no "gt_score" in the results of '
-                f'{results.get("img_path", "<unknown image>")}; use an mmwsss '
-                'dataset (BaseWSSSDataset subclass) to get image labels')
+                f'{img_path}; use an mmwsss dataset (BaseWSSSDataset '
+                'subclass) to get image labels')
         packed = super().transform(results)
         gt_score = torch.from_numpy(
             np.asarray(results['gt_score'], dtype=np.float32))
         data_sample = packed['data_samples']
         data_sample.set_data(dict(gt_score=gt_score))
-        if 'gt_saliency' in results:
-            sal = np.asarray(results['gt_saliency'], dtype=np.float32) / 255
-            data_sample.set_data(
-                dict(
-                    gt_saliency=PixelData(
-                        data=torch.from_numpy(
-                            np.ascontiguousarray(sal))[None])))
-            data_sample.set_metainfo(
-                dict(saliency_valid=bool(results.get('saliency_valid',
-                                                     True))))
-        if 'cams' in results:
-            data_sample.set_data(
-                dict(
-                    cams=torch.from_numpy(
-                        np.ascontiguousarray(results['cams'])),
-                    cam_labels=torch.from_numpy(
-                        np.asarray(results['cam_labels'], np.int64))))
+        for key in self.algorithm_keys:
+            if key in results:
+                data_sample.set_data({key: self._to_tensor(results[key])})
+        for key in self.pixel_keys:
+            if key in results:
+                data_sample.set_data(
+                    {key: self._to_pixel_data(key, results[key], img_path)})
         return packed
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(meta_keys={self.meta_keys}, '
+                f'algorithm_keys={self.algorithm_keys}, '
+                f'pixel_keys={self.pixel_keys})')

@@ -55,14 +55,18 @@ class LoadSaliencyMap(BaseTransform):
     the map of an off-the-shelf salient object detector (PFAN, PoolNet,
     DSS, the WSSS-BED collections ...) as pseudo-pixel supervision. Any
     folder of grey PNGs works: the dataset puts
-    ``<data_prefix.saliency_path>/<image id><saliency_suffix>`` into
-    ``results['saliency_path']``. The map is stored as ``gt_saliency``
-    (uint8, 0..255) and appended to ``seg_fields``, so mmseg's geometric
+    ``<data_prefix.saliency_path>/<image id><suffix>`` (suffix from the
+    dataset's ``file_suffixes``, default ``.png``) into
+    ``results['saliency_path']``. The map is stored as ``gt_saliency``,
+    by default as float32 in [0, 1] (the byte value / 255, the target
+    ``EPSHead`` reads), and appended to ``seg_fields``, so mmseg's geometric
     transforms (``Resize``/``RandomResize``, ``RandomCrop``,
-    ``RandomFlip``, ``RandomRotate`` ...) move it exactly as the mask;
-    resizing is nearest-neighbour, like masks. Put this transform before
-    them. :class:`~mmwsss.datasets.PackWSSSInputs` packs it as
-    ``data_sample.gt_saliency`` (float in [0, 1]).
+    ``RandomFlip`` ...) move it exactly as the mask; resizing is
+    nearest-neighbour, like masks, so it only copies values and scaling
+    before or after it gives the same numbers. Put this transform before
+    them. Pack it with ``PackWSSSInputs(pixel_keys=('gt_saliency', ),
+    meta_keys=(..., 'saliency_valid'))`` (``data_sample.gt_saliency``,
+    ``(1, H, W)``).
 
     A colour map is converted to grey by the decoder (PIL's ``'L'``, ITU-R
     601 luma, with the default ``'pillow'`` backend).
@@ -76,7 +80,8 @@ class LoadSaliencyMap(BaseTransform):
 
     Added Keys:
 
-    - gt_saliency (np.uint8, H x W)
+    - gt_saliency (np.float32 in [0, 1], or np.uint8 0..255 with
+      ``unit_range=False``; H x W)
     - saliency_valid (bool): False when the fallback ``'ignore'`` was used
     - seg_fields (``'gt_saliency'`` appended)
 
@@ -85,7 +90,14 @@ class LoadSaliencyMap(BaseTransform):
             None (an error naming the file), ``'ignore'`` (an all-zero map
             flagged invalid: the saliency loss skips the image) or
             ``'zeros'`` (an all-zero map used as supervision, i.e. "nothing
-            is salient"). Defaults to None.
+            is salient"). A dataset lists ``'saliency_path'`` in its
+            ``optional_files`` so that it does not fail on missing maps
+            itself. Defaults to None.
+        unit_range (bool): Store the map as float32 in [0, 1]
+            (``np.float32(byte) / 255``) instead of the decoded uint8. Note
+            that transforms which pad seg fields (``Pad``, ``RandomRotate``)
+            fill them with ``seg_pad_val`` (255) in either case. Defaults
+            to True.
         imdecode_backend (str): mmcv decoding backend. Defaults to 'pillow'.
         backend_args (dict, optional): mmengine file backend arguments.
             Defaults to None.
@@ -95,12 +107,14 @@ class LoadSaliencyMap(BaseTransform):
 
     def __init__(self,
                  fallback: Optional[str] = None,
+                 unit_range: bool = True,
                  imdecode_backend: str = 'pillow',
                  backend_args: Optional[dict] = None) -> None:
         if fallback not in self.FALLBACKS:
             raise ValueError(f'LoadSaliencyMap: fallback must be one of '
                              f'{self.FALLBACKS}, got {fallback!r}')
         self.fallback = fallback
+        self.unit_range = unit_range
         self.imdecode_backend = imdecode_backend
         self.backend_args = backend_args
 
@@ -139,6 +153,8 @@ class LoadSaliencyMap(BaseTransform):
                     f'saliency map {path} is {sal.shape[1]}x{sal.shape[0]} '
                     f'but its image {results.get("img_path")} is '
                     f'{width}x{height}')
+        if self.unit_range:
+            sal = np.asarray(sal, dtype=np.float32) / 255
         results['gt_saliency'] = np.ascontiguousarray(sal)
         results['saliency_valid'] = valid
         results.setdefault('seg_fields', [])
@@ -147,21 +163,23 @@ class LoadSaliencyMap(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}(fallback={self.fallback!r})'
+        return (f'{type(self).__name__}(fallback={self.fallback!r}, '
+                f'unit_range={self.unit_range})')
 
 
 @TRANSFORMS.register_module()
 class LoadCAMs(BaseTransform):
     """Load saved class activation maps for a refiner.
 
-    Reads ``results['cam_path']`` (set by a dataset with ``cam_dir``), an
-    ``.npz`` with ``cams`` (``(L, H, W)`` max-normalised maps of the image's
-    classes) and ``labels`` (``(L,)`` segmentation class indices), as
-    written by :class:`~mmwsss.evaluation.PseudoMaskMetric` with
-    ``save_cams=True`` from any CAM method (CAM, EPS ...).
-    :class:`~mmwsss.datasets.PackWSSSInputs` packs them as
-    ``data_sample.cams`` and ``data_sample.cam_labels``. For training
-    inputs, follow with :class:`CAMsToConfidentMask`.
+    Reads ``results['cam_path']`` (set by a dataset with a
+    ``data_prefix.cam_path`` folder and ``file_suffixes=dict(cam_path=
+    '.npz')``), an ``.npz`` with ``cams`` (``(L, H, W)`` max-normalised
+    maps of the image's classes) and ``labels`` (``(L,)`` segmentation
+    class indices), as saved by the pseudo-mask stage of any CAM method
+    (CAM, EPS ...). ``PackWSSSInputs(algorithm_keys=('cams',
+    'cam_labels'))`` packs them as ``data_sample.cams`` and
+    ``data_sample.cam_labels``. For training inputs, follow with
+    :class:`CAMsToConfidentMask`.
 
     Required Keys:
 
@@ -185,7 +203,8 @@ class LoadCAMs(BaseTransform):
         if path is None:
             raise KeyError(
                 f"LoadCAMs: no \"cam_path\" for {results.get('img_path')}; "
-                'set the dataset\'s cam_dir')
+                "set the dataset's data_prefix.cam_path (with "
+                "file_suffixes=dict(cam_path='.npz'))")
         try:
             with np.load(path) as f:
                 cams = f['cams'].astype(np.float32)
@@ -225,7 +244,7 @@ class CAMsToConfidentMask(BaseTransform):
               = ignore_index   otherwise
 
     Unlike IRN/PSA no dense CRF is applied here; masks of any method can
-    be used instead through ``pseudo_mask_dir`` (their ``ignore_index``
+    be used instead as ``data_prefix.seg_map_path`` (their ``ignore_index``
     pixels are the uncertain ones). The mask replaces ``gt_seg_map`` and
     joins ``seg_fields``; ``cams`` are dropped (they are not geometrically
     transformed).

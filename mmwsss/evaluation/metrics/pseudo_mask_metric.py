@@ -1,31 +1,26 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Pseudo-mask writing and scoring, with a background sweep and CRF."""
+"""Pseudo-mask scoring, with a background sweep, oracle and GT-free rows."""
 import json
-import os
-import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
-import mmcv
 import numpy as np
 import torch
-from mmengine.dist import is_main_process
 from mmengine.logging import MMLogger, print_log
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
+from torch import Tensor
 
-from mmwsss.models.refiners.dense_crf import build_dense_crf
-from mmwsss.models.utils.cam_utils import (cams_to_label, cams_to_probs,
+from mmwsss.models.utils.cam_utils import (background_score, channel_argmax,
                                            check_bg_rule, power_to_threshold)
-from mmwsss.utils.io import atomic_write_bytes, save_npz_atomic, \
-    save_palette_png
-from .image_cache import ImageResultCacheMixin
 
-__all__ = ['PseudoMaskMetric', 'otsu_threshold']
+__all__ = ['PseudoMaskMetric', 'otsu_threshold', 'sweep_area_stats']
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 19))
 DEFAULT_ALPHAS = (1, 2, 4, 8, 12, 16, 24, 32)
 HIST_BINS = 100
+# keys of the former PseudoMaskMetric that are ``model.test_cfg`` keys now
+MOVED_TO_MODEL = ('crf', 'crf_sweep', 'crf_workers', 'crf_images')
 
 
 def otsu_threshold(hist: np.ndarray) -> float:
@@ -62,24 +57,166 @@ def _rule_key(rule: Dict) -> str:
             f"alpha={float(rule['alpha']):g}")
 
 
+def _rule_value(rule: Dict) -> Tuple[str, float]:
+    key = 'thr' if rule['type'] == 'threshold' else 'alpha'
+    return rule['type'], float(rule[key])
+
+
 def _equivalent_threshold(rule: Dict) -> float:
     return float(rule['thr']) if rule['type'] == 'threshold' else \
         power_to_threshold(float(rule['alpha']))
 
 
+def _confusion_to_stats(conf: np.ndarray, num_classes: int) -> np.ndarray:
+    """``(4, C)`` areas of mmseg's ``intersect_and_union`` from a confusion.
+
+    Args:
+        conf (np.ndarray): ``(..., C + 1, C + 1)`` pixel counts of (ground
+            truth, prediction) over the non-ignored pixels; index ``C``
+            gathers every value outside ``[0, C - 1]``.
+        num_classes (int): ``C``.
+
+    Returns:
+        np.ndarray: ``(..., 4, C)`` int64 intersection, union, predicted
+        and ground-truth areas, in ``intersect_and_union``'s order.
+    """
+    c = num_classes
+    inter = np.diagonal(conf, axis1=-2, axis2=-1)[..., :c]
+    pred = conf[..., :, :c].sum(-2)
+    label = conf[..., :c, :].sum(-1)
+    return np.stack([inter, pred + label - inter, pred, label],
+                    axis=-2).astype(np.int64)
+
+
+def _class_index(values: np.ndarray, num_classes: int) -> np.ndarray:
+    """Values in ``[0, C - 1]`` as they are, every other value as ``C``."""
+    return np.where((values >= 0) & (values < num_classes), values,
+                    num_classes)
+
+
+def sweep_area_stats(cams: Tensor, labels: Tensor, rules: Sequence[Dict],
+                     gt: Tensor, num_classes: int,
+                     ignore_index: int) -> np.ndarray:
+    """Areas of ``cams_to_label(cams, labels, r)`` against ``gt``, every r.
+
+    Equal, value for value, to mmseg's ``IoUMetric.intersect_and_union``
+    of each rule's label map, from one pass over the pixels: a pixel's
+    label under the rule family is its argmax class where it is foreground
+    and the background elsewhere, and it is foreground for a set of
+    values nested along the sweep (thresholds ``t``: ``max A > t``, the
+    float32 comparison of :func:`~mmwsss.models.utils.cams_to_label`;
+    exponents ``alpha``: ``max A > (1 - max A)^alpha``, computed exactly as
+    ``background_score`` does and checked to be nested, otherwise each
+    value is counted on its own). One histogram over (ground truth, argmax
+    class, number of values at which the pixel is foreground) then gives
+    the confusion matrix of every value.
+
+    Args:
+        cams (Tensor): ``(L, H, W)`` float32 normalised maps (CPU).
+        labels (Tensor): ``(L, )`` class index of each map.
+        rules (Sequence[dict]): Background rules of one family.
+        gt (Tensor): ``(H, W)`` ground truth.
+        num_classes (int): ``C``.
+        ignore_index (int): Ground-truth label to ignore.
+
+    Returns:
+        np.ndarray: ``(len(rules), 4, C)`` int64.
+    """
+    n, c = len(rules), num_classes
+    if not n:
+        return np.zeros((0, 4, c), np.int64)
+    gt = gt.numpy().reshape(-1)
+    valid = gt != ignore_index
+    g = _class_index(gt[valid], c)
+    size = c + 1
+    if cams.shape[0]:
+        peak = cams.max(dim=0).values
+        arg = channel_argmax(cams)  # cams_to_label's tie-break
+        lut = _class_index(labels.numpy().astype(np.int64), c)
+        cls = lut[arg.numpy().reshape(-1)[valid]]
+        peak_np = peak.numpy().reshape(-1)[valid]
+    else:  # background everywhere
+        cls = np.zeros_like(g)
+        peak_np = np.zeros(len(g), np.float32)
+    kind = rules[0]['type']
+    if kind == 'threshold':
+        # fg at t iff max A > float32(t): the count of values below max A
+        values = np.array([float(r['thr']) for r in rules], np.float32)
+        order = np.argsort(values, kind='stable')
+        count = np.searchsorted(values[order], peak_np, side='left')
+    else:
+        # fg at alpha iff max A > (1 - max A)^alpha, computed by
+        # background_score on the same (1, H, W) map as cams_to_label (so
+        # that pow takes the same code path for each pixel); a larger
+        # exponent gives more foreground
+        values = np.array([float(r['alpha']) for r in rules])
+        order = np.argsort(-values, kind='stable')
+        if cams.shape[0]:
+            fg = np.stack([(peak[None] > background_score(
+                cams, rules[i])).numpy().reshape(-1)[valid] for i in order])
+        else:
+            fg = np.zeros((n, len(g)), bool)
+        if n > 1 and (fg[1:] & ~fg[:-1]).any():  # not nested: one by one
+            out = np.zeros((n, 4, c), np.int64)
+            for j, i in enumerate(order):
+                pred = np.where(fg[j], cls, 0)
+                conf = np.bincount(
+                    g * size + pred, minlength=size * size).reshape(
+                        size, size)
+                out[i] = _confusion_to_stats(conf, c)
+            return out
+        count = fg.sum(0)
+    # fg at the j-th value of ``order`` iff j < count
+    hist = np.bincount((g * size + cls) * (n + 1) + count,
+                       minlength=size * size * (n + 1)).reshape(
+                           size, size, n + 1)
+    fg_sum = np.cumsum(hist[..., ::-1], axis=-1)[..., ::-1]  # count >= k
+    # the j-th value: count > j is foreground (class cls), the rest is
+    # background
+    conf = np.moveaxis(fg_sum[..., 1:], -1, 0).copy()  # (n, G, P)
+    conf[:, :, 0] = hist.sum((-2, -1))[None] - conf[:, :, 1:].sum(-1)
+    out = np.empty((n, 4, c), np.int64)
+    out[order] = _confusion_to_stats(conf, c)
+    return out
+
+
+def _map_stats(pred: Tensor, gt: Tensor, num_classes: int,
+               ignore_index: int) -> np.ndarray:
+    """``(4, C)`` areas of one label map, as ``intersect_and_union``."""
+    c = num_classes
+    gt = gt.numpy().reshape(-1)
+    valid = gt != ignore_index
+    size = c + 1
+    conf = np.bincount(
+        _class_index(gt[valid], c) * size +
+        _class_index(pred.numpy().reshape(-1)[valid], c),
+        minlength=size * size).reshape(size, size)
+    return _confusion_to_stats(conf, c)
+
+
 @METRICS.register_module()
-class PseudoMaskMetric(ImageResultCacheMixin, IoUMetric):
-    """Write CAM pseudo masks and score them, sweeping the background rule.
+class PseudoMaskMetric(IoUMetric):
+    """Score pseudo masks, sweeping the background rule.
 
-    Consumes the outputs of :class:`~mmwsss.models.CAMSegmentor` (``cams``,
-    ``cam_labels``, ``cam_bg_rule``) and, per image:
+    Consumes the outputs of a stage-2 model
+    (:class:`~mmwsss.models.CAMSegmentor`,
+    :class:`~mmwsss.models.AffinityNet`,
+    :class:`~mmwsss.models.ClassPatternSegmentor`): ``pred_sem_seg`` (the
+    pseudo mask, after the model's optional dense CRF), ``cams``,
+    ``cam_labels``, ``cam_bg_rule`` and, when the model ran the CRF,
+    ``crf_sweep_preds`` / ``crf_sweep_rules``. Per image it
 
-    1. builds the label map of the model's background rule (the *output*
-       setting), refined by the dense CRF when ``crf`` is set, and writes it
-       to ``output_dir/<image id>.png`` as a palette PNG (atomically);
-    2. scores label maps for every value of a background sweep, without and
-       (when ``crf`` is set) with the CRF, against the ground truth with
-       mmseg's :meth:`IoUMetric.intersect_and_union`;
+    1. scores the model's ``pred_sem_seg`` (the **configured** row: the
+       model's ``test_cfg.bg``, a refiner's own background with
+       ``output='propagated'``, or the model's own mask with
+       ``output='model'``, whose uncertain pixels are ``ignore_index``:
+       they count as missed, never as right, and their share is reported
+       as ``output_ignored_pct``);
+    2. scores the label maps of every value of a background sweep (the
+       rule family on the maps, no CRF) and, when present, the model's
+       CRF'd maps at its ``crf_sweep`` values (the CRF column), with the
+       areas of mmseg's :meth:`IoUMetric.intersect_and_union` (the sweep
+       from one histogram, see :func:`sweep_area_stats`);
     3. accumulates the histogram of ``max_k A_k`` over the pixels of images
        that have a foreground class, for the ground-truth-free threshold.
 
@@ -91,235 +228,96 @@ class PseudoMaskMetric(ImageResultCacheMixin, IoUMetric):
       kind (SEAM#31, ReCAM#3); it is an upper bound, not a usable setting;
     - the **GT-free** value: Otsu's threshold of the CAM-maximum histogram
       (snapped to the nearest swept value), chosen without any mask;
-    - the **configured** value: the model's ``test_cfg.bg``, or, when
-      the samples carry their own ``bg_score`` (a refiner's background,
-      e.g. the propagated one of :class:`~mmwsss.models.AffinityNet`,
-      whose rule then has ``output='propagated'``), the argmax over that
-      background and the maps, or, when the rule has ``output='model'``,
-      the model's own ``pred_sem_seg`` (e.g. Algorithm 1 of
-      :class:`~mmwsss.models.ClassPatternSegmentor`, whose uncertain pixels
-      are ``ignore_index``: they count as missed, never as right, and their
-      share is reported as ``output_ignored_pct``). The sweep always uses
-      the rule family on the maps.
+    - the **configured** value (``mIoU`` and the per-class table).
 
-    Resume: with ``output_dir`` set, each image's statistics are saved to
-    ``output_dir/.stats/<id>.npz`` after its PNG; a
-    :class:`~mmwsss.engine.ResumableTestLoop` then skips the model for
-    images that are finished (:meth:`load_finished`), so a killed run
-    continues where it stopped. Distributed runs shard the images as
-    mmseg's IoUMetric does.
+    It writes no file and solves no CRF: writing the masks is
+    :class:`~mmwsss.engine.PredictionWriterHook`'s job, resuming a killed
+    pass :class:`~mmwsss.engine.ResumableTestLoop`'s. Distributed runs
+    shard the images as mmseg's IoUMetric does.
 
     Args:
         sweep (Sequence[float], optional): Background values to score:
             thresholds when the model's rule is ``threshold`` (default
             0.05, 0.10, ..., 0.90), exponents when it is ``power`` (default
             1, 2, 4, 8, 12, 16, 24, 32).
-        crf (str | dict, optional): Dense CRF preset name (``'psa'``,
-            ``'irn'``, ``'deeplab-v2'``) or a
-            :class:`~mmwsss.models.DenseCRF` config. Defaults to None.
-        crf_sweep (Sequence[float], optional): The sweep values at which the
-            CRF column is computed (the CRF costs far more than the sweep
-            without it). Defaults to None (every sweep value).
-        crf_workers (int): Processes for the CRF of the sweep of one image.
-            Defaults to 1.
-        crf_images (str): Which images get the CRF: ``'all'`` or
-            ``'single_class'`` (images with exactly one foreground class;
-            Luo & Yang apply the CRF only to those, as multi-class images
-            "tend to be more cluttered"). The others keep their masks in
-            every CRF setting. Defaults to 'all'.
-        save_cams (bool): Also save ``output_dir/cams/<id>.npz`` with the
-            normalised CAMs (float16) and their class indices. Defaults to
-            False.
-        output_dir (str, optional): Where pseudo masks go. Defaults to None.
-        format_only (bool): Only write masks; there is no ground truth.
-            Defaults to False.
         **kwargs: :class:`~mmseg.evaluation.IoUMetric` arguments
-            (``ignore_index``, ``prefix``, ``collect_device``...).
+            (``ignore_index``, ``prefix``, ``collect_device``,
+            ``format_only``...).
     """
 
-    cache_keys = ('stats', 'hist', 'ignored', 'rule')
-
-    def __init__(self,
-                 sweep: Optional[Sequence[float]] = None,
-                 crf: Union[None, str, Dict] = None,
-                 crf_sweep: Optional[Sequence[float]] = None,
-                 crf_workers: int = 1,
-                 crf_images: str = 'all',
-                 save_cams: bool = False,
-                 output_dir: Optional[str] = None,
-                 format_only: bool = False,
+    def __init__(self, sweep: Optional[Sequence[float]] = None,
                  **kwargs) -> None:
-        super().__init__(
-            output_dir=output_dir, format_only=format_only, **kwargs)
+        moved = [k for k in MOVED_TO_MODEL if k in kwargs]
+        if moved:
+            raise ValueError(
+                f'PseudoMaskMetric got {moved}: the dense CRF of the pseudo '
+                'masks is the model\'s post-processing now; set '
+                f'model.test_cfg.{moved[0]} instead')
+        if 'save_cams' in kwargs:
+            raise ValueError(
+                'PseudoMaskMetric got save_cams: the maps are written by '
+                "dict(type='PredictionWriterHook', save_maps=True) in "
+                'custom_hooks now')
+        if kwargs.get('output_dir') is not None:
+            raise ValueError(
+                'PseudoMaskMetric writes no masks; set the out_dir of a '
+                "dict(type='PredictionWriterHook') in custom_hooks "
+                '(tools/test.py --out DIR) instead of output_dir')
+        super().__init__(**kwargs)
         self.sweep = None if sweep is None else tuple(float(v) for v in sweep)
-        self.crf_sweep = None if crf_sweep is None else tuple(
-            float(v) for v in crf_sweep)
-        self.crf = build_dense_crf(crf)
-        self.crf_workers = int(crf_workers)
-        if crf_images not in ('all', 'single_class'):
-            raise ValueError("crf_images must be 'all' or 'single_class', "
-                             f'got {crf_images!r}')
-        self.crf_images = crf_images
-        self.save_cams = save_cams
-        self._pool = None
-        self._make_cache_dir()
-        if self.output_dir and is_main_process():
-            if save_cams:
-                os.makedirs(osp.join(self.output_dir, 'cams'), exist_ok=True)
 
-    # ------------------------------------------------------------------
-    @property
-    def signature(self) -> Dict:
-        """Settings that change the cached per-image statistics."""
-        return dict(
-            sweep=self.sweep,
-            crf=None if self.crf is None else self.crf.params,
-            crf_sweep=self.crf_sweep,
-            crf_images=self.crf_images,
-            ignore_index=self.ignore_index,
-            num_classes=len(self.dataset_meta['classes'])
-            if self.dataset_meta else None)
-
-    def _sweep_rules(self, rule: Dict, crf: bool = False) -> List[Dict]:
+    def _sweep_rules(self, rule: Dict) -> List[Dict]:
         key = 'thr' if rule['type'] == 'threshold' else 'alpha'
         values = self.sweep or (
             DEFAULT_THRESHOLDS if key == 'thr' else DEFAULT_ALPHAS)
-        if crf and self.crf_sweep is not None:
-            values = [v for v in values if v in self.crf_sweep]
         return [{'type': rule['type'], key: v} for v in values]
 
-    def _settings(self, rule: Dict) -> List[Tuple[Dict, bool]]:
-        """``(rule, crf)`` pairs; the first is the output setting."""
-        out = [(rule, self.crf is not None)]
-        out += [(r, False) for r in self._sweep_rules(rule)]
-        if self.crf is not None:
-            out += [(r, True) for r in self._sweep_rules(rule, crf=True)]
-        return out
-
-    # ------------------------------------------------------------------
-    def _crf_labels(self,
-                    image: np.ndarray,
-                    cams: torch.Tensor,
-                    labels: torch.Tensor,
-                    rules: List[Dict],
-                    bg_score: Optional[torch.Tensor] = None) -> List:
-        probs = [cams_to_probs(cams, r, bg_score).numpy() for r in rules]
-        if self.crf_workers > 1 and len(rules) > 1:
-            if self._pool is None:
-                import multiprocessing as mp
-                self._pool = mp.get_context('spawn').Pool(self.crf_workers)
-            refined = self._pool.starmap(self.crf,
-                                         [(image, p) for p in probs])
-        else:
-            refined = [self.crf(image, p) for p in probs]
-        lut = torch.cat([labels.new_zeros(1), labels])
-        return [lut[torch.from_numpy(np.asarray(q).argmax(0))] for q in refined]
-
-    def _crf_model_labels(self, image: np.ndarray, mask: torch.Tensor,
-                          labels: torch.Tensor) -> torch.Tensor:
-        """CRF of a model's hard mask (ignored pixels stay ignored).
-
-        The unary is the mask itself: one-hot over background and the
-        image's classes (uncertain pixels uniform), so a label-unary preset
-        (``'irn'``: ``gt_prob=0.7``) is the natural choice.
-        """
-        lut = torch.cat([labels.new_zeros(1), labels.to(torch.int64)])
-        probs = torch.zeros((len(lut), ) + tuple(mask.shape))
-        for ch, cls in enumerate(lut.tolist()):
-            probs[ch][mask == cls] = 1.0
-        unsure = probs.sum(0) == 0
-        probs[:, unsure] = 1.0 / len(lut)
-        refined = np.asarray(self.crf(image, probs.numpy())).argmax(0)
-        out = lut[torch.from_numpy(refined)]
-        out[unsure] = self.ignore_index
-        return out
-
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Write, score and cache each image's pseudo mask."""
+        """Score each image's pseudo mask, sweep and CRF column."""
         num_classes = len(self.dataset_meta['classes'])
-        palette = self.dataset_meta.get('palette')
         for sample in data_samples:
             if 'cams' not in sample:
                 raise KeyError(
                     'PseudoMaskMetric needs the outputs of a CAMSegmentor '
                     '("cams", "cam_labels"); got a sample of '
                     f"{sample.get('img_path')} without them")
+            if 'pred_sem_seg' not in sample:
+                raise KeyError(
+                    "PseudoMaskMetric scores the model's pseudo mask "
+                    '"pred_sem_seg"; the sample of '
+                    f"{sample.get('img_path')} has none")
             cams = sample['cams'].float().cpu()
             labels = sample['cam_labels'].cpu().to(torch.int64)
             rule = check_bg_rule(dict(sample['cam_bg_rule']))
-            settings = self._settings(rule)
-            model_out = rule.get('output') == 'model'
-            if model_out and 'pred_sem_seg' not in sample:
-                raise KeyError(
-                    "a background rule with output='model' needs the "
-                    "model's pred_sem_seg; the sample of "
-                    f"{sample.get('img_path')} has none")
-            # images without the CRF keep their masks in the CRF settings
-            use_crf = self.crf is not None and (
-                self.crf_images == 'all' or len(labels) == 1)
-            # a refiner's own background (e.g. AffinityNet's propagated one)
-            # decides the output setting; the sweep keeps the rule family
-            bg_out = sample.get('bg_score')
-            if bg_out is not None:
-                bg_out = bg_out.float().cpu().reshape((1, ) + cams.shape[1:])
-            maps: Dict[Tuple[str, bool], torch.Tensor] = {}
-            for r, crf_flag in settings:
-                if not crf_flag:
-                    maps[(_rule_key(r), False)] = cams_to_label(cams, labels, r)
-            image = None
-            if use_crf:
-                image = mmcv.imread(sample['img_path'], channel_order='rgb')
-                if image is None:
-                    raise OSError(f"cannot read image {sample['img_path']}")
-                if image.shape[:2] != tuple(cams.shape[-2:]):
-                    image = mmcv.imresize(image, cams.shape[-1:-3:-1])
-            # the CRF maps of the rules (the output's only without bg_out)
-            crf_rules = {
-                _rule_key(r): r
-                for i, (r, f) in enumerate(settings)
-                if f and not (i == 0 and (bg_out is not None or model_out))
-            }
-            if not use_crf:
-                for key in crf_rules:
-                    maps[(key, True)] = maps[(key, False)]
-            elif crf_rules:
-                for key, lbl in zip(
-                        crf_rules,
-                        self._crf_labels(image, cams, labels,
-                                         list(crf_rules.values()))):
-                    maps[(key, True)] = lbl
-            out_rule, out_crf = settings[0]
-            if model_out:
-                out_map = sample['pred_sem_seg']['data'].cpu().to(
-                    torch.int64)
-                out_map = out_map[0] if out_map.ndim == 3 else out_map
-                if out_crf and use_crf:
-                    out_map = self._crf_model_labels(image, out_map, labels)
-            elif bg_out is None:
-                out_map = maps[(_rule_key(out_rule), out_crf)]
-            elif out_crf and use_crf:
-                out_map = self._crf_labels(image, cams, labels, [out_rule],
-                                           bg_out)[0]
-            else:
-                out_map = cams_to_label(cams, labels, out_rule, bg_out)
-            if self.output_dir is not None:
-                image_id = self._image_id(sample)
-                save_palette_png(
-                    osp.join(self.output_dir, image_id + '.png'),
-                    out_map.numpy(), palette)
-                if self.save_cams:
-                    save_npz_atomic(
-                        osp.join(self.output_dir, 'cams', image_id + '.npz'),
-                        cams=cams.numpy().astype(np.float16),
-                        labels=labels.numpy())
+            out_map = sample['pred_sem_seg']['data'].cpu().to(torch.int64)
+            out_map = out_map[0] if out_map.ndim == 3 else out_map
+            sweep_rules = self._sweep_rules(rule)
+            # the sweep rows the model's CRF'd maps fill (None: no CRF)
+            crf_rows = None
+            crf_maps: List[Tensor] = []
+            if 'crf_sweep_rules' in sample:
+                preds = sample['crf_sweep_preds'].cpu().to(torch.int64)
+                done = {
+                    _rule_value(r): k
+                    for k, r in enumerate(sample['crf_sweep_rules'])
+                }
+                crf_rows = [
+                    i for i, r in enumerate(sweep_rules)
+                    if _rule_value(r) in done
+                ]
+                crf_maps = [
+                    preds[done[_rule_value(sweep_rules[i])]]
+                    for i in crf_rows
+                ]
             if cams.shape[0]:
                 peak = cams.max(dim=0).values.numpy().ravel()
                 hist = np.histogram(
                     peak, bins=HIST_BINS, range=(0.0, 1.0))[0]
             else:
                 hist = np.zeros(HIST_BINS, dtype=np.int64)
+            rows = 1 + len(sweep_rules) + len(crf_maps)
             if self.format_only:
-                stats = np.zeros((len(settings), 4, num_classes), np.int64)
+                stats = np.zeros((rows, 4, num_classes), np.int64)
             else:
                 gt = sample['gt_sem_seg']['data'].cpu()
                 gt = gt[0] if gt.ndim == 3 else gt
@@ -328,33 +326,25 @@ class PseudoMaskMetric(ImageResultCacheMixin, IoUMetric):
                         f"ground truth of {sample['img_path']} has shape "
                         f'{tuple(gt.shape)} but the CAMs have '
                         f'{tuple(out_map.shape)}')
-                setting_maps = [out_map] + [
-                    maps[(_rule_key(r), f)] for r, f in settings[1:]
-                ]
-                stats = np.stack([
-                    np.stack([
-                        a.numpy() for a in self.intersect_and_union(
-                            m, gt, num_classes, self.ignore_index)
-                    ]) for m in setting_maps
-                ]).astype(np.int64)
+                stats = np.concatenate([
+                    _map_stats(out_map, gt, num_classes,
+                               self.ignore_index)[None],
+                    sweep_area_stats(cams, labels, sweep_rules, gt,
+                                     num_classes, self.ignore_index)
+                ] + [
+                    _map_stats(m, gt, num_classes, self.ignore_index)[None]
+                    for m in crf_maps
+                ])
             ignored = np.array(
                 [int((out_map == self.ignore_index).sum()), out_map.numel()],
                 dtype=np.int64)
-            result = dict(
-                stats=stats,
-                hist=hist.astype(np.int64),
-                ignored=ignored,
-                rule=json.dumps(rule, sort_keys=True))
-            self._save_result(sample, result)
-            self.results.append(result)
-
-    def evaluate(self, size: int) -> dict:
-        """Close the CRF worker pool on every rank, then evaluate."""
-        if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
-            self._pool = None
-        return super().evaluate(size)
+            self.results.append(
+                dict(
+                    stats=stats,
+                    hist=hist.astype(np.int64),
+                    ignored=ignored,
+                    rule=json.dumps(rule, sort_keys=True),
+                    crf=json.dumps(crf_rows)))
 
     # ------------------------------------------------------------------
     def compute_metrics(self, results: list) -> Dict[str, float]:
@@ -364,13 +354,18 @@ class PseudoMaskMetric(ImageResultCacheMixin, IoUMetric):
         if len(rules) > 1:
             raise ValueError(
                 'the pseudo masks were made with different background rules '
-                f'{sorted(rules)} (a resumed run with a changed model '
-                'test_cfg.bg?); use a new output_dir')
+                f'{sorted(rules)}; score one model setting at a time')
+        crfs = {r['crf'] for r in results}
+        if len(crfs) > 1:
+            raise ValueError(
+                'the pseudo masks were made with different CRF settings '
+                f'(CRF sweep rows {sorted(crfs)}); score one model setting '
+                'at a time')
         if self.format_only:
-            logger.info(f'pseudo masks written to {self.output_dir}')
+            logger.info('format_only: the pseudo masks are not scored')
             return OrderedDict()
         rule = json.loads(rules.pop())
-        settings = self._settings(rule)
+        crf_rows = json.loads(crfs.pop())
         stats = np.sum([r['stats'] for r in results], axis=0)
         hist = np.sum([r['hist'] for r in results], axis=0)
         ignored = np.sum([r['ignored'] for r in results], axis=0)
@@ -383,17 +378,15 @@ class PseudoMaskMetric(ImageResultCacheMixin, IoUMetric):
                 self.nan_to_num, self.beta)
             return float(np.round(np.nanmean(ret['IoU']) * 100, 2))
 
-        per_setting = [miou(k) for k in range(len(settings))]
+        per_setting = [miou(k) for k in range(len(stats))]
         sweep_rules = self._sweep_rules(rule)
         n = len(sweep_rules)
         table_no = per_setting[1:1 + n]
         table_crf = None
-        if self.crf is not None:
-            crf_miou = {
-                _rule_key(r): v
-                for (r, _), v in zip(settings[1 + n:], per_setting[1 + n:])
-            }
-            table_crf = [crf_miou.get(_rule_key(r)) for r in sweep_rules]
+        if crf_rows is not None:
+            table_crf = [None] * n
+            for i, v in zip(crf_rows, per_setting[1 + n:]):
+                table_crf[i] = v
         best = int(np.argmax(table_no))
         gt_free_t = otsu_threshold(hist)
         eq = np.array([_equivalent_threshold(r) for r in sweep_rules])
@@ -413,9 +406,7 @@ class PseudoMaskMetric(ImageResultCacheMixin, IoUMetric):
             'gt_free_mIoU': table_no[gt_free],
             'output_ignored_pct': ignored_pct,
         })
-        done = [] if table_crf is None else [
-            i for i, v in enumerate(table_crf) if v is not None
-        ]
+        done = crf_rows or []
         if done:
             best_crf = max(done, key=lambda i: table_crf[i])
             near = min(done, key=lambda i: abs(eq[i] - gt_free_t))
@@ -427,29 +418,6 @@ class PseudoMaskMetric(ImageResultCacheMixin, IoUMetric):
                                    best, gt_free, gt_free_t, out_key,
                                    per_setting[0])
         print_log('\n' + '\n'.join(lines), logger=logger)
-        report = dict(
-            configured=dict(rule=rule, crf=self.crf is not None,
-                            crf_images=self.crf_images,
-                            mIoU=per_setting[0],
-                            ignored_pct=ignored_pct),
-            sweep=[
-                dict(
-                    rule=r,
-                    mIoU=table_no[i],
-                    mIoU_crf=None if table_crf is None else table_crf[i])
-                for i, r in enumerate(sweep_rules)
-            ],
-            oracle_gt_tuned=dict(rule=sweep_rules[best], mIoU=table_no[best]),
-            gt_free_otsu=dict(
-                otsu_threshold=gt_free_t,
-                rule=sweep_rules[gt_free],
-                mIoU=table_no[gt_free]),
-            crf=None if self.crf is None else self.crf.params,
-            num_images=len(results))
-        if self.output_dir is not None:
-            atomic_write_bytes(
-                osp.join(self.output_dir, 'pseudo_mask_eval.json'),
-                json.dumps(report, indent=2).encode())
         return metrics
 
     @staticmethod

@@ -437,8 +437,10 @@ def build_dense_crf(crf: Union[None, str, Dict, 'DenseCRF']
                     ) -> Optional['DenseCRF']:
     """The one place a ``crf`` argument becomes a :class:`DenseCRF`.
 
-    Used by the pseudo-mask metric and the segmentation TTA model, so that
-    every component takes the same spellings.
+    Used by the stage-2 post-processor
+    (:class:`~mmwsss.models.utils.PseudoMaskPostProcessor`) and the
+    segmentation TTA model, so that every component takes the same
+    spellings.
 
     Args:
         crf: ``None`` (no CRF), a preset name (``'psa'``, ``'irn'``,

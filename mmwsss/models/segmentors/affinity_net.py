@@ -4,12 +4,12 @@ from typing import List
 
 import torch
 import torch.nn.functional as F
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from mmwsss.models.utils.cam_utils import (background_score, cams_to_label,
-                                           check_bg_rule)
+from mmwsss.models.utils.cam_utils import background_score, check_bg_rule
+from mmwsss.models.utils.postprocess import (POSTPROCESS_CFG_DEFAULTS,
+                                             PseudoMaskPostProcessor)
 from mmwsss.models.utils.random_walk import affinity_pairs, random_walk
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, OptSampleList,
@@ -24,7 +24,8 @@ _DEFAULT_TEST_CFG = dict(
     num_iters=256,
     bg=dict(type='power', alpha=16),
     output_bg='propagated',
-    sweep_bg=dict(type='threshold', thr=0.25))
+    sweep_bg=dict(type='threshold', thr=0.25),
+    **POSTPROCESS_CFG_DEFAULTS)
 
 
 @MODELS.register_module()
@@ -48,7 +49,9 @@ class AffinityNet(BackboneSegmentor):
         │                                          (PSA: (1 - max A)^16)
         ├── S_8 = avgpool(S)                       to the embedding grid
         ├── S_rw = S_8 T^t,  T = W^beta D^-1       random_walk (sparse)
-        └── upsample, label = argmax(S_rw)         (or a threshold rule)
+        └── upsample, label = argmax(S_rw)         (or a threshold rule),
+                                                   postprocess_masks (the
+                                                   optional dense CRF)
 
     The CAMs are given at the original image size; a test pipeline may
     resize the image (e.g. ``Resize(scale_factor=2)`` to walk on a finer grid
@@ -58,9 +61,11 @@ class AffinityNet(BackboneSegmentor):
     Each predicted sample carries ``cams`` (the propagated class maps
     divided by their joint maximum, as IRN ``make_sem_seg_labels.py``),
     ``cam_labels`` and, with ``output_bg='propagated'``, ``bg_score`` (the
-    propagated background on the same scale) so that
-    :class:`~mmwsss.evaluation.PseudoMaskMetric` writes PSA's argmax masks
-    and still sweeps a threshold over the propagated class maps.
+    propagated background on the same scale): ``pred_sem_seg`` is then
+    PSA's argmax mask, and :class:`~mmwsss.evaluation.PseudoMaskMetric`
+    still sweeps a threshold over the propagated class maps. The dense CRF
+    of the masks (``test_cfg.crf`` ...) is that of
+    :class:`~mmwsss.models.CAMSegmentor`.
 
     Args:
         backbone (dict): Backbone config with multi-level outputs.
@@ -83,6 +88,9 @@ class AffinityNet(BackboneSegmentor):
               ``dict(type='threshold', thr=0.25)``).
             - ``sweep_bg`` (dict): the rule family the metric sweeps,
               default ``dict(type='threshold', thr=0.25)``.
+            - ``crf``, ``crf_images``, ``crf_sweep``, ``crf_workers``: the
+              dense CRF of the masks, as for
+              :class:`~mmwsss.models.CAMSegmentor` (default: none).
         init_cfg (dict, optional): Defaults to None.
     """
 
@@ -112,6 +120,7 @@ class AffinityNet(BackboneSegmentor):
                              f"and beta > 0, got {cfg['num_iters']} and "
                              f"{cfg['beta']}")
         self.test_cfg = cfg
+        self.postprocessor = PseudoMaskPostProcessor.from_test_cfg(cfg)
 
     @property
     def num_classes(self) -> int:
@@ -182,7 +191,7 @@ class AffinityNet(BackboneSegmentor):
             raise KeyError(
                 'AffinityNet.predict needs the CAMs to refine in every data '
                 'sample ("cams", "cam_labels"): add LoadCAMs to the test '
-                "pipeline and set the dataset's cam_dir")
+                "pipeline and set the dataset's data_prefix.cam_path")
         feats = self.extract_feat(inputs)
         cfg = self.test_cfg
         for i, ds in enumerate(data_samples):
@@ -223,12 +232,9 @@ class AffinityNet(BackboneSegmentor):
                 rule = dict(cfg['sweep_bg'], output='propagated')
             else:
                 rule = dict(cfg['output_bg'])
-            pred = cams_to_label(out['cams'], labels.to(cams.device), rule,
-                                 out.get('bg_score'))
-            out['pred_sem_seg'] = PixelData(data=pred[None])
             ds.set_data(out)
             ds.set_metainfo(dict(cam_bg_rule=rule))
-        return data_samples
+        return self.postprocess_masks(data_samples)
 
     def postprocess_result(self, *args, **kwargs):  # pragma: no cover
         """Not used: :meth:`predict` builds its outputs itself."""

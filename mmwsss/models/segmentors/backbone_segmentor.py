@@ -1,14 +1,16 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""The part that mmwsss's segmentors share: backbone, neck, preprocessor."""
-from typing import List
+"""The part that mmwsss's segmentors share: backbone, neck, preprocessor,
+and the stage-2 post-processing of their maps."""
+from typing import List, Optional, Union
 
 from mmengine.registry import DefaultScope
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from mmwsss.models.utils.postprocess import PseudoMaskPostProcessor
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
-                                       OptMultiConfig)
+                                       OptMultiConfig, SampleList)
 
 __all__ = ['BackboneSegmentor']
 
@@ -21,6 +23,14 @@ class BackboneSegmentor(BaseSegmentor):
     (:class:`~mmwsss.models.CAMSegmentor`, :class:`~mmwsss.models.AffinityNet`)
     replace; this base holds what they share. Not registered: subclasses
     are.
+
+    A stage-2 subclass sets ``self.postprocessor`` (a
+    :class:`~mmwsss.models.utils.PseudoMaskPostProcessor` built from its
+    ``test_cfg``) and ends ``predict`` with :meth:`postprocess_masks`,
+    which turns the maps of the samples into ``pred_sem_seg`` (and the
+    optional dense CRF). Validation during training (``val_step``) skips
+    the CRF: it scores the classifier, and before the CRF moved into the
+    model the validation metrics never had it.
 
     A ``data_preprocessor`` dict gets ``_scope_='mmseg'`` when no default
     scope is set: ``BaseModel`` builds it from mmengine's root registry, so
@@ -47,6 +57,8 @@ class BackboneSegmentor(BaseSegmentor):
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None
+        self.postprocessor: Optional[PseudoMaskPostProcessor] = None
+        self._validating = False
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Backbone (and neck) features."""
@@ -54,3 +66,19 @@ class BackboneSegmentor(BaseSegmentor):
         if self.neck is not None:
             x = self.neck(x)
         return x
+
+    def postprocess_masks(self, data_samples: SampleList) -> SampleList:
+        """Pseudo masks of the samples' maps (see
+        :class:`~mmwsss.models.utils.PseudoMaskPostProcessor`)."""
+        if self.postprocessor is None:
+            return data_samples
+        return self.postprocessor(
+            data_samples, with_crf=not self._validating)
+
+    def val_step(self, data: Union[dict, tuple, list]) -> list:
+        """``predict`` without the dense CRF (see the class docstring)."""
+        self._validating = True
+        try:
+            return super().val_step(data)
+        finally:
+            self._validating = False

@@ -4,12 +4,12 @@ from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from mmwsss.models.utils.cam_utils import (check_bg_rule, cams_to_label,
-                                           normalize_cams)
+from mmwsss.models.utils.cam_utils import check_bg_rule, normalize_cams
+from mmwsss.models.utils.postprocess import (POSTPROCESS_CFG_DEFAULTS,
+                                             PseudoMaskPostProcessor)
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, OptSampleList,
                                        SampleList)
@@ -22,7 +22,8 @@ _DEFAULT_TEST_CFG = dict(
     flip=True,
     labels='gt',
     score_thr=0.5,
-    bg=dict(type='threshold', thr=0.15))
+    bg=dict(type='threshold', thr=0.15),
+    **POSTPROCESS_CFG_DEFAULTS)
 
 
 @MODELS.register_module()
@@ -49,7 +50,8 @@ class CAMSegmentor(BackboneSegmentor):
         │   ├── logits += GAP(M)                  image-level scores
         │   └── cams += upsample(relu(M[labels]) + flip(relu(M'[labels])))
         ├── A = cams / (max cams + 1e-5)          normalize_cams
-        └── argmax([bg(A), A])                    cams_to_label
+        └── postprocess_masks                     argmax([bg(A), A]), then
+                                                  the optional dense CRF
 
     Multi-scale inference is done here rather than with mmseg's
     ``SegTTAModel`` because CAMs are summed as rectified scores before
@@ -61,8 +63,11 @@ class CAMSegmentor(BackboneSegmentor):
     Each predicted data sample carries ``pred_score`` (sigmoid of the
     averaged logits, ``(K,)``), ``cams`` (``(L, H, W)`` normalised maps at
     the original image size), ``cam_labels`` (``(L,)`` segmentation class
-    index of each map), ``pred_sem_seg`` and, in its metainfo, the
-    ``cam_bg_rule`` used.
+    index of each map), ``pred_sem_seg`` (the pseudo mask: the background
+    rule, then the dense CRF when ``test_cfg.crf`` is set; see
+    :class:`~mmwsss.models.utils.PseudoMaskPostProcessor`), with ``crf``
+    ``crf_sweep_preds`` and, in its metainfo, the ``cam_bg_rule`` used (and
+    ``crf_sweep_rules``).
 
     Args:
         backbone (dict): Backbone config (mmseg ``ResNet``/``ResNetV1c``/
@@ -87,6 +92,16 @@ class CAMSegmentor(BackboneSegmentor):
               ``dict(type='threshold', thr=0.15)`` (IRN
               ``cam_eval_thres``); or ``dict(type='power', alpha=16)``
               (PSA). See :mod:`mmwsss.models.utils.cam_utils`.
+            - ``crf`` (str | dict, optional): dense CRF of the pseudo
+              masks, a :class:`~mmwsss.models.DenseCRF` preset (``'psa'``,
+              ``'irn'``, ``'deeplab-v2'``) or config; default None.
+            - ``crf_images`` (str): ``'all'`` (default) or
+              ``'single_class'``: the images the CRF refines.
+            - ``crf_sweep`` (Sequence[float]): background values whose
+              CRF'd masks go to ``crf_sweep_preds`` (the metric's CRF
+              column); default ``()``.
+            - ``crf_workers`` (int): processes for the CRF problems of one
+              image; default 1.
         init_cfg (dict, optional): Defaults to None.
     """
 
@@ -114,6 +129,7 @@ class CAMSegmentor(BackboneSegmentor):
             raise ValueError('test_cfg.scales must not be empty')
         check_bg_rule(cfg['bg'])
         self.test_cfg = cfg
+        self.postprocessor = PseudoMaskPostProcessor.from_test_cfg(cfg)
 
     @property
     def num_classes(self) -> int:
@@ -262,16 +278,13 @@ class CAMSegmentor(BackboneSegmentor):
         rule = self.test_cfg['bg']
         for i, ds in enumerate(data_samples):
             cam = normalize_cams(self.to_original_size(cams[i], ds.metainfo))
-            lbl = labels[i].to(torch.int64)
-            pred = cams_to_label(cam, lbl, rule)
             ds.set_data(
                 dict(
                     pred_score=torch.sigmoid(logits[i]),
                     cams=cam,
-                    cam_labels=lbl,
-                    pred_sem_seg=PixelData(data=pred[None])))
+                    cam_labels=labels[i].to(torch.int64)))
             ds.set_metainfo(dict(cam_bg_rule=dict(rule)))
-        return data_samples
+        return self.postprocess_masks(data_samples)
 
     def postprocess_result(self, *args, **kwargs):  # pragma: no cover
         """Not used: :meth:`predict` builds its outputs itself."""

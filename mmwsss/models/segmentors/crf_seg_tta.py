@@ -2,8 +2,6 @@
 """Test-time augmentation with an optional dense-CRF step on the result."""
 from typing import Dict, List, Optional, Union
 
-import mmcv
-import numpy as np
 import torch
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import SegTTAModel
@@ -11,6 +9,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
 from ..refiners.dense_crf import DenseCRF, build_dense_crf
+from ..utils.postprocess import DenseCRFStep
 
 __all__ = ['CRFSegTTAModel']
 
@@ -27,11 +26,13 @@ class CRFSegTTAModel(SegTTAModel):
         Y = argmax_c CRF(I, P)_c                    (this class, crf set)
 
     mmseg's ``SegTTAModel`` does the first line; this subclass adds the
-    second, which no OpenMMLab model has. The image is read from each
-    sample's ``img_path`` at its original size (the size of ``P``). With a
-    single-scale, unflipped ``tta_pipeline`` it is a plain CRF
-    post-processing step (``tools/test.py --crf NAME`` without ``--tta``
-    builds that pipeline). With ``crf=None`` it equals ``SegTTAModel``.
+    second, which no OpenMMLab model has, with the dense-CRF component of
+    the stage-2 models (:class:`~mmwsss.models.utils.DenseCRFStep`): the
+    image is read from each sample's ``img_path`` at its original size (the
+    size of ``P``). With a single-scale, unflipped ``tta_pipeline`` it is a
+    plain CRF post-processing step. With ``crf=None`` it equals
+    ``SegTTAModel``. From ``tools/test.py``: ``--tta --cfg-options
+    tta_model.crf=deeplab-v2``.
 
     Args:
         module (dict | nn.Module): The segmentor to wrap.
@@ -47,6 +48,7 @@ class CRFSegTTAModel(SegTTAModel):
                  data_preprocessor: Optional[dict] = None) -> None:
         super().__init__(module=module, data_preprocessor=data_preprocessor)
         self.crf = build_dense_crf(crf)
+        self.crf_step = None if self.crf is None else DenseCRFStep(self.crf)
 
     def merge_preds(self, data_samples_list: List[SampleList]) -> SampleList:
         """Average the augmented predictions, then apply the CRF."""
@@ -60,19 +62,10 @@ class CRFSegTTAModel(SegTTAModel):
             probs = torch.stack([
                 s.seg_logits.data.softmax(dim=0) for s in data_samples
             ]).mean(dim=0)
-            path = data_samples[0].img_path
-            image = mmcv.imread(path, channel_order='rgb')
-            if image is None:
-                raise FileNotFoundError(f'CRFSegTTAModel: cannot read {path}')
-            if image.shape[:2] != tuple(probs.shape[1:]):
-                raise ValueError(
-                    f'CRFSegTTAModel: {path} is {image.shape[:2]} but the '
-                    f'prediction is {tuple(probs.shape[1:])}; the CRF needs '
-                    'predictions at the original image size')
-            refined = self.crf(np.ascontiguousarray(image),
-                               probs.float().cpu().numpy())
-            pred = torch.from_numpy(np.asarray(refined).argmax(0)).to(
-                probs.device)
+            refined = self.crf_step(
+                data_samples[0].img_path, [probs.float().cpu().numpy()],
+                resize=False)[0]
+            pred = torch.from_numpy(refined).to(probs.device)
             sample = data_samples[0]
             sample.set_data({
                 'seg_logits': PixelData(data=probs),

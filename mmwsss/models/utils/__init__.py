@@ -3,6 +3,8 @@ from .cam_utils import (background_score, cams_to_label, cams_to_probs,
                         check_bg_rule, normalize_cams, power_to_threshold)
 from .class_pattern import (ClassPatternAccumulator, class_pattern_mask,
                             class_pattern_projections, leading_eigenpairs)
+from .postprocess import (POSTPROCESS_CFG_DEFAULTS, DenseCRFStep,
+                          PseudoMaskPostProcessor, read_image_at)
 from .random_walk import (affinity_pairs, dense_random_walk,
                           pair_displacements, random_walk)
 
@@ -11,5 +13,6 @@ __all__ = [
     'power_to_threshold', 'check_bg_rule', 'pair_displacements',
     'affinity_pairs', 'random_walk', 'dense_random_walk',
     'ClassPatternAccumulator', 'class_pattern_projections',
-    'class_pattern_mask', 'leading_eigenpairs'
+    'class_pattern_mask', 'leading_eigenpairs', 'DenseCRFStep',
+    'PseudoMaskPostProcessor', 'POSTPROCESS_CFG_DEFAULTS', 'read_image_at'
 ]

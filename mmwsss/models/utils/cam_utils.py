@@ -27,7 +27,7 @@ from torch import Tensor
 
 __all__ = [
     'normalize_cams', 'background_score', 'cams_to_label', 'cams_to_probs',
-    'power_to_threshold', 'check_bg_rule'
+    'power_to_threshold', 'check_bg_rule', 'channel_argmax'
 ]
 
 
@@ -115,6 +115,33 @@ def cams_to_probs(cams: Tensor,
     return scores / scores.sum(dim=0, keepdim=True)
 
 
+def channel_argmax(scores: Tensor) -> Tensor:
+    """``scores.argmax(dim=0)``, faster for a few channels on the CPU.
+
+    The first maximal channel wins, as in ``torch.argmax``; the result is
+    the same index for index. PyTorch's CPU argmax over the leading
+    dimension of a ``(C, H, W)`` tensor does not vectorise (milliseconds
+    for two 96 x 96 maps); a running maximum over the channels does. Maps
+    with a NaN go through ``torch.argmax`` (NaN counts as the maximum).
+
+    Args:
+        scores (Tensor): ``(C, ...)`` with ``C >= 1``.
+
+    Returns:
+        Tensor: ``(...)`` int64 channel indices.
+    """
+    if scores.shape[0] > 8 or scores.is_cuda or torch.isnan(scores).any():
+        return scores.argmax(dim=0)
+    best = scores[0].clone()
+    index = torch.zeros(scores.shape[1:], dtype=torch.int64,
+                        device=scores.device)
+    for k in range(1, scores.shape[0]):
+        better = scores[k] > best  # strict: the first maximum stays
+        index[better] = k
+        best = torch.where(better, scores[k], best)
+    return index
+
+
 def cams_to_label(cams: Tensor,
                   labels: Tensor,
                   rule: Dict,
@@ -132,7 +159,7 @@ def cams_to_label(cams: Tensor,
     """
     if bg_score is None:
         bg_score = background_score(cams, rule)
-    idx = torch.cat([bg_score, cams], dim=0).argmax(dim=0)
+    idx = channel_argmax(torch.cat([bg_score, cams], dim=0))
     lut = torch.cat([labels.new_zeros(1), labels.to(torch.int64)])
     return lut[idx]
 

@@ -1,0 +1,319 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Running the stages of a pipeline: processes, resume, stage configs."""
+import hashlib
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.config import Config
+
+from mmwsss.utils.io import atomic_write_bytes
+from .report import format_results, summarise_runs
+from .stages import STAGE_KINDS, PipelineError
+
+__all__ = ['PipelineRunner', 'WSSSPipeline', 'stage_config']
+
+REPO_ROOT = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+STAGE_CONFIG = 'stage_config.py'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _read_json(path: str) -> Optional[dict]:
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def stage_config(config: str, options: Dict) -> Config:
+    """A stage's config: ``config`` with ``options`` merged in.
+
+    ``options`` are dotted keys as in ``--cfg-options`` (list indices
+    allowed), merged with :meth:`mmengine.config.Config.merge_from_dict`,
+    the method behind ``--cfg-options``. The values are used as given:
+    paths keep every character (spaces, quotes, non-ASCII), unlike a
+    ``--cfg-options`` command line, whose parser drops spaces.
+
+    Args:
+        config (str): The stage's config file.
+        options (dict): Dotted keys and their values.
+
+    Returns:
+        Config: The merged config.
+    """
+    cfg = Config.fromfile(config)
+    if options:
+        cfg.merge_from_dict(dict(options), allow_list_keys=True)
+    return cfg
+
+
+class PipelineRunner:
+    """Run the stages of one pipeline config for one or more seeds.
+
+    For each seed, every stage runs in order in its own process (so a
+    failure cannot leave a half-initialised registry or process group
+    behind), in ``work_dir/seed_<s>/<stage>/``:
+
+    1. its inputs (outputs of earlier stages) and ``cfg_options`` are merged
+       into its config, which is written to ``<stage>/stage_config.py``
+       (the exact config the stage ran; rerun it by hand with the tools);
+    2. the kind runs its tool on that file (output in ``<stage>/stage.log``,
+       echoed unless ``quiet``);
+    3. ``<stage>/stage.json`` is written (atomically) with the stage's
+       outputs, metrics, wall time and signature.
+
+    A rerun skips every stage that has its ``stage.json`` when its
+    signature (kind, the merged config's content, inputs, kind settings,
+    seed, data root) is unchanged, and stops with a clear message when it
+    has changed, instead of mixing results of two settings. An interrupted
+    stage resumes (a training from its last checkpoint, a test from its
+    last finished image). The reported metrics of all stages go to
+    ``work_dir/results.json`` and are printed as a table
+    (:mod:`~mmwsss.apis.pipeline.report`).
+
+    Args:
+        cfg (Config): From :func:`load_pipeline_config`.
+        work_dir (str): Where every stage writes and where ``results.json``
+            goes.
+        nproc (int, optional): Processes per stage; overrides the config's
+            ``nproc``.
+        seeds (Sequence[int], optional): Overrides ``seed``/``repeat``.
+        quiet (bool): Only write the stages' output to their log files.
+        python (str): The Python interpreter of the stage processes.
+    """
+
+    def __init__(self,
+                 cfg: Config,
+                 work_dir: str,
+                 nproc: Optional[int] = None,
+                 seeds: Optional[Sequence[int]] = None,
+                 quiet: bool = False,
+                 python: str = sys.executable) -> None:
+        self.cfg = cfg
+        self.stages = [dict(s) for s in cfg.get('stages', [])]
+        self.work_dir = osp.abspath(work_dir)
+        self.nproc = int(nproc if nproc is not None else cfg.get('nproc', 1))
+        if seeds is None:
+            first = int(cfg.get('seed', 0))
+            seeds = [first + i for i in range(int(cfg.get('repeat', 1)))]
+        self.seeds = [int(s) for s in seeds]
+        self.quiet = quiet
+        self.python = python
+        self.data_root = cfg.get('data_root')
+
+    # ------------------------------------------------------------------
+    # what stage kinds use
+    read_json = staticmethod(_read_json)
+
+    def common_args(self) -> List[str]:
+        """Arguments every tool takes (``--data-root``)."""
+        return ['--data-root', self.data_root] if self.data_root else []
+
+    def command(self, tool: str, args: List[str]) -> List[str]:
+        """The command line of ``tools/<tool>`` (distributed when nproc>1)."""
+        script = osp.join(REPO_ROOT, 'tools', tool)
+        if self.nproc > 1:
+            return [
+                self.python, '-m', 'torch.distributed.run',
+                f'--nproc_per_node={self.nproc}',
+                f'--master_port={_free_port()}', script, *args, '--launcher',
+                'pytorch'
+            ]
+        return [self.python, script, *args]
+
+    def run_process(self, name: str, cmd: List[str], stage_dir: str) -> None:
+        """Run ``cmd``; its output goes to ``stage.log`` (and the console).
+
+        Raises:
+            PipelineError: When it fails, with the log's last lines.
+        """
+        log_path = osp.join(stage_dir, 'stage.log')
+        env = dict(os.environ)
+        env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
+        # line by line through the pipe, so progress shows as it happens
+        env['PYTHONUNBUFFERED'] = '1'
+        with open(log_path, 'ab') as log:
+            log.write(('$ ' + ' '.join(cmd) + '\n').encode())
+            log.flush()
+            proc = subprocess.Popen(
+                cmd,
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT)
+            try:
+                # bytes as they come: progress bars keep their '\r'
+                while True:
+                    chunk = proc.stdout.read1(65536)
+                    if not chunk:
+                        break
+                    log.write(chunk)
+                    log.flush()  # `tail -f stage.log` follows the stage
+                    if not self.quiet:
+                        out = getattr(sys.stdout, 'buffer', None)
+                        if out is not None:
+                            out.write(chunk)
+                        else:  # a text-only stream (e.g. captured)
+                            sys.stdout.write(chunk.decode(errors='replace'))
+                        sys.stdout.flush()
+            finally:
+                code = proc.wait()
+        if code != 0:
+            with open(log_path, errors='replace') as f:
+                tail = ''.join(f.read().replace('\r', '\n').splitlines(
+                    keepends=True)[-15:])
+            raise PipelineError(
+                f'stage `{name}` failed (exit code {code}); its full log is '
+                f'{log_path}. Fix the cause and rerun the same command: '
+                'finished stages are skipped. Last lines:\n' + tail)
+
+    # ------------------------------------------------------------------
+    def _prepare(self, stage: dict, records: Dict[str, dict],
+                 seed: int) -> tuple:
+        """Resolve inputs; build the stage config text and the signature."""
+        kind = STAGE_KINDS.get(stage['kind'])
+        args, options = {}, dict(stage.get('cfg_options') or {})
+        for key, ref in stage.get('inputs', {}).items():
+            src, output = ref.split('.')
+            value = records[src]['outputs'][output]
+            if key in kind.input_args:
+                args[key] = value
+            else:
+                options[key] = value
+        try:
+            cfg = stage_config(stage['config'], options)
+        except Exception as e:
+            raise PipelineError(
+                f"stage `{stage['name']}`: cannot apply its inputs/"
+                f"cfg_options {sorted(options)} to {stage['config']}: "
+                f'{e}') from e
+        text = cfg.pretty_text
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        settings = {k: stage[k] for k in kind.settings}
+        signature = json.loads(
+            json.dumps(
+                dict(
+                    kind=stage['kind'],
+                    config=stage['config'],
+                    config_sha256=digest,
+                    args=args,
+                    settings=settings,
+                    seed=seed,
+                    data_root=self.data_root)))
+        return kind, args, cfg, text, signature
+
+    def _write_stage_config(self, cfg: Config, text: str,
+                            stage_dir: str) -> str:
+        """Write the merged config; check it reads back identically."""
+        path = osp.join(stage_dir, STAGE_CONFIG)
+        atomic_write_bytes(path, text.encode())
+        back = Config.fromfile(path)
+        if back.to_dict() != cfg.to_dict():
+            raise PipelineError(
+                f'the stage config {path} does not read back as the merged '
+                'config it was written from (a value mmengine cannot write '
+                'as Python text?); please report this')
+        return path
+
+    def _stage(self, stage: dict, run_dir: str, records: Dict[str, dict],
+               seed: int) -> dict:
+        """Run one stage unless it finished before with the same settings."""
+        name = stage['name']
+        kind, args, cfg, text, signature = self._prepare(stage, records, seed)
+        stage_dir = osp.join(run_dir, name)
+        done_file = osp.join(stage_dir, 'stage.json')
+        done = _read_json(done_file)
+        if done is not None:
+            if done.get('signature') != signature:
+                raise PipelineError(
+                    f'stage `{name}` in {stage_dir} was finished with other '
+                    f'settings ({done.get("signature")}) than now '
+                    f'({signature}). Delete {stage_dir} and the folders '
+                    'of the stages after it to rerun them, or use another '
+                    '--work-dir.')
+            print(f'[pipeline] {name}: done before ({done_file}), skipped',
+                  flush=True)
+            return done
+        os.makedirs(stage_dir, exist_ok=True)
+        print(f'[pipeline] {name}: running (log: {stage_dir}/stage.log)',
+              flush=True)
+        start = time.time()
+        path = self._write_stage_config(cfg, text, stage_dir)
+        result = kind.run(self, stage, stage_dir, args, path, seed)
+        record = dict(
+            stage=name,
+            kind=stage['kind'],
+            config=stage['config'],
+            stage_config=path,
+            seed=seed,
+            outputs=result['outputs'],
+            metrics=result.get('metrics') or {},
+            wall_time_s=round(time.time() - start, 1),
+            signature=signature)
+        atomic_write_bytes(done_file, json.dumps(record, indent=2).encode())
+        print(f'[pipeline] {name}: finished in {record["wall_time_s"]:.1f} s',
+              flush=True)
+        return record
+
+    def run_seed(self, seed: int) -> dict:
+        """Run (or resume) every stage for one seed.
+
+        Returns:
+            dict: ``seed``, each reported result, ``stage_metrics`` (all
+            metrics of every stage) and ``stage_wall_time_s``.
+        """
+        run_dir = osp.join(self.work_dir, f'seed_{seed}')
+        os.makedirs(run_dir, exist_ok=True)
+        records: Dict[str, dict] = {}
+        for stage in self.stages:
+            records[stage['name']] = self._stage(stage, run_dir, records,
+                                                 seed)
+        run = dict(seed=seed)
+        for stage in self.stages:
+            metrics = records[stage['name']]['metrics']
+            for key, rep in stage['report'].items():
+                run[key] = metrics.get(rep['metric'])
+        run['stage_metrics'] = {k: v['metrics'] for k, v in records.items()}
+        run['stage_wall_time_s'] = {
+            k: v['wall_time_s']
+            for k, v in records.items()
+        }
+        return run
+
+    def result_labels(self) -> Dict[str, str]:
+        """Result key -> table label, in stage order."""
+        return {
+            key: rep['label']
+            for stage in self.stages for key, rep in stage['report'].items()
+        }
+
+    def run(self) -> dict:
+        """Run every seed, write ``results.json`` and return its content."""
+        os.makedirs(self.work_dir, exist_ok=True)
+        start = time.time()
+        runs = [self.run_seed(s) for s in self.seeds]
+        results = summarise_runs(runs, self.result_labels())
+        results['nproc'] = self.nproc
+        results['total_wall_time_s'] = round(time.time() - start, 1)
+        atomic_write_bytes(
+            osp.join(self.work_dir, 'results.json'),
+            json.dumps(results, indent=2).encode())
+        print(format_results(results), flush=True)
+        print(f'[pipeline] results written to '
+              f'{osp.join(self.work_dir, "results.json")}', flush=True)
+        return results
+
+
+#: The name of earlier releases.
+WSSSPipeline = PipelineRunner
