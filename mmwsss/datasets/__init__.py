@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .base_wsss import (BaseWSSSDataset, class_balanced_subset,
-                        load_cls_label_file, sample_per_class)
+                        load_cls_label_file)
 from .coco import WSSSCOCODataset
 from .folder import WSSSFolderDataset
 from .synthetic import generate_synthetic_wsss
@@ -9,7 +9,8 @@ from .transforms import (CAMsToConfidentMask, LoadCAMs, LoadLabelMap,
                          LoadSaliencyMap, LoadWSSSAnnotations,
                          PackWSSSInputs)
 from .voc import WSSSVOCDataset
-from .wrappers import ClassBalancedSubsetDataset, PerClassDrawDataset
+from .wrappers import (ClassBalancedSubsetDataset, PerClassDrawDataset,
+                       sample_per_class)
 
 __all__ = [
     'BaseWSSSDataset', 'WSSSVOCDataset', 'WSSSCOCODataset',

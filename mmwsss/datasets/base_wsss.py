@@ -41,8 +41,7 @@ from mmseg.datasets import BaseSegDataset
 from PIL import Image
 
 __all__ = [
-    'BaseWSSSDataset', 'load_cls_label_file', 'class_balanced_subset',
-    'sample_per_class'
+    'BaseWSSSDataset', 'load_cls_label_file', 'class_balanced_subset'
 ]
 
 
@@ -148,43 +147,6 @@ def class_balanced_subset(labels: Sequence[np.ndarray], fraction: float,
             for k in ([int(x) for x in labels[idx]] or [-1]):
                 count[k] += 1
     return sorted(chosen)
-
-
-def sample_per_class(labels: Sequence[np.ndarray], max_per_class: int,
-                     seed: int) -> Dict[int, List[int]]:
-    """Draw at most ``max_per_class`` images of every class, seeded.
-
-    Luo & Yang (AAAI 2020) estimate each class pattern from at most 800
-    (VOC) or 2000 (COCO) randomly chosen images of the class. Each class
-    draws independently from its own images with a generator seeded by
-    ``(seed, class)``, so the draw of one class does not depend on the
-    others; an image drawn for several classes counts for each of them.
-
-    Args:
-        labels (Sequence[np.ndarray]): Per image, its class indices.
-        max_per_class (int): The cap ``K``.
-        seed (int): Seed.
-
-    Returns:
-        dict: Image index -> sorted classes it was drawn for (images drawn
-        for no class are absent).
-    """
-    if max_per_class < 1:
-        raise ValueError(
-            f'max_images_per_class must be >= 1, got {max_per_class}')
-    members: Dict[int, List[int]] = {}
-    for idx, lbl in enumerate(labels):
-        for c in lbl:
-            members.setdefault(int(c), []).append(idx)
-    chosen: Dict[int, List[int]] = {}
-    for c in sorted(members):
-        idx = members[c]
-        if len(idx) > max_per_class:
-            rng = np.random.default_rng([seed, c])
-            idx = sorted(rng.choice(idx, max_per_class, replace=False))
-        for i in idx:
-            chosen.setdefault(int(i), []).append(c)
-    return chosen
 
 
 class BaseWSSSDataset(BaseSegDataset):
