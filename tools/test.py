@@ -8,6 +8,11 @@ mmsegmentation's ``tools/test.py`` (``--work-dir``, ``--out``, ``--show``,
 - ``--data-root DIR``: the ``data_root`` of every dataset of the config;
 - ``--metrics-json FILE``: the returned metrics (and the ``extra_metrics``
   that hooks report, e.g. a fitting pass) written atomically;
+- the checkpoint must fit the model: a key of the model missing from it, a
+  key of it that the model lacks, or a shape mismatch is an error that
+  names them (:class:`~mmwsss.engine.StrictLoadHook`), where mmengine only
+  warns and tests the untrained weights; ``--non-strict-load`` loads what
+  matches, with mmengine's warning;
 - ``--out DIR``: the ``out_dir`` of every ``PredictionWriterHook`` in
   ``custom_hooks`` (one is appended when there is none): the predicted
   masks go to ``DIR/<image id>.png`` (and, when the config asks for them,
@@ -32,6 +37,7 @@ from mmwsss.apis import (apply_common_args,  # noqa: E402
                          write_metrics_json)
 
 WRITER = 'PredictionWriterHook'
+STRICT = 'StrictLoadHook'
 
 
 def parse_args():
@@ -62,6 +68,13 @@ def parse_args():
     parser.add_argument(
         '--metrics-json',
         help='also write the returned metrics to this JSON file (atomic)')
+    parser.add_argument(
+        '--non-strict-load',
+        action='store_true',
+        help='load a checkpoint that does not fit the model (missing or '
+        'unexpected keys, other shapes): what matches is loaded, the rest '
+        'keeps its initialisation, with a warning. By default that is an '
+        'error naming the keys')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -123,11 +136,22 @@ def set_prediction_out_dir(cfg, out_dir: str) -> None:
     cfg.custom_hooks = hooks
 
 
+def add_strict_load(cfg) -> None:
+    """A ``StrictLoadHook`` in ``custom_hooks`` (unless there is one)."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(
+            str(h.get('type', '')).split('.')[-1] == STRICT for h in hooks):
+        hooks.append(dict(type=STRICT))
+    cfg.custom_hooks = hooks
+
+
 def main():
     args = parse_args()
     cfg = load_tool_config(args)
     apply_common_args(cfg, data_root=args.data_root)
     cfg.load_from = args.checkpoint
+    if not args.non_strict_load:
+        add_strict_load(cfg)
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

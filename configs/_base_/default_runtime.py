@@ -21,4 +21,6 @@ custom_hooks = [
     # A progress bar over val/test images (pseudo-mask passes are long).
     dict(type='ProgressBarHook'),
 ]
-tta_model = dict(type='SegTTAModel')
+# mmseg's SegTTAModel (crf=None), keeping each sample's image id (img_id),
+# which names the files PredictionWriterHook writes
+tta_model = dict(type='CRFSegTTAModel', crf=None)

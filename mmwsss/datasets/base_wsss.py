@@ -17,8 +17,10 @@ that: every ``data_info`` carries
 Image labels come from a ``cls_labels.npy`` file (the de-facto format of
 PSA, IRN, SEAM, EPS and RPNet: a pickled dict from image id to a float32
 vector over the foreground classes; ids are strings such as
-``'2007_000032'`` or IRN-style integers such as ``2007000032``), or are
-derived from the pixel masks. The dataset can also be reduced to a seeded,
+``'2007_000032'`` or IRN-style integers such as ``2007000032``; read
+without running any code of the pickle, see :func:`load_cls_label_file`),
+from a ``.npz``, ``.json`` or text file, or are derived from the pixel
+masks. The dataset can also be reduced to a seeded,
 class-balanced fraction of its images (the "reduced training set"
 experiments of RPNet).
 
@@ -29,10 +31,13 @@ the ``seg_map_path`` folder), selections of images from dataset wrappers
 (:mod:`mmwsss.datasets.wrappers`), and the keys
 :class:`~mmwsss.datasets.PackWSSSInputs` is told to pack.
 """
+import codecs
+import collections
 import math
-import pickle
+import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+import pickle
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.logging import print_log
@@ -41,25 +46,172 @@ from mmseg.datasets import BaseSegDataset
 from PIL import Image
 
 __all__ = [
-    'BaseWSSSDataset', 'load_cls_label_file', 'class_balanced_subset'
+    'BaseWSSSDataset', 'load_cls_label_file', 'class_balanced_subset',
+    'OUTSIDE_PART'
 ]
+
+#: What a ``..`` component of an image id becomes when the dataset is
+#: allowed to read images outside its image folder
+#: (``allow_outside_paths=True``): per-image outputs named by the id then
+#: stay inside their folder.
+OUTSIDE_PART = '%2E%2E'
+
+#: From this many images on, a long pass over all of them shows progress.
+_PROGRESS_MIN = 1000
 
 
 def _id_variants(name: str) -> List[Union[str, int]]:
-    """Keys under which ``name`` may appear in a ``cls_labels.npy`` file."""
+    """Keys under which ``name`` may appear in an image-label file: the id,
+    and for VOC-style ids ``'2007_000032'`` also the IRN-style integer
+    ``2007000032`` and its string ``'2007000032'`` (JSON keys)."""
     keys: List[Union[str, int]] = [name]
     digits = name.replace('_', '')
     if digits.isdigit():
-        keys.append(int(digits))
+        keys += [int(digits), digits]
     return keys
 
 
-def load_cls_label_file(path: str) -> Dict[Union[str, int], np.ndarray]:
-    """Load an image-label file.
+def _latin1_encode(obj: str,
+                   encoding: str = 'utf-8',
+                   errors: str = 'strict') -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles of arrays use it (the raw
+    bytes as a latin-1 string), and nothing else."""
+    name = str(encoding).lower().replace('-', '').replace('_', '')
+    if not isinstance(obj, str) or name not in ('latin1', 'iso88591', 'l1'):
+        raise pickle.UnpicklingError(
+            f'_codecs.encode is only allowed on a str with the latin-1 '
+            f'codec, got a {type(obj).__name__} and {encoding!r}')
+    return codecs.encode(obj, 'latin-1')
+
+
+def _safe_npy_globals() -> Dict[tuple, Any]:
+    """The globals a pickled dict of numpy arrays and scalars needs, under
+    the module names numpy 1.x (``numpy.core``) and 2.x (``numpy._core``)
+    write."""
+    core = getattr(np, '_core', None) or np.core
+    table = {
+        ('numpy', 'ndarray'): np.ndarray,
+        ('numpy', 'dtype'): np.dtype,
+        ('_codecs', 'encode'): _latin1_encode,
+        ('collections', 'OrderedDict'): collections.OrderedDict,
+    }
+    for mod in ('numpy.core', 'numpy._core'):
+        table[(mod + '.multiarray', '_reconstruct')] = \
+            core.multiarray._reconstruct
+        table[(mod + '.multiarray', 'scalar')] = core.multiarray.scalar
+        table[(mod + '.numeric', '_frombuffer')] = core.numeric._frombuffer
+    return table
+
+
+class _RefusedPickle(pickle.UnpicklingError):
+    """A pickle needs something an image-label file must not contain."""
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """An unpickler that builds numpy arrays, dtypes, scalars and plain
+    Python containers, and refuses every other global (a pickle calls what
+    its globals name: a ``__reduce__`` can run any function)."""
+
+    def __init__(self, file, path: str) -> None:
+        super().__init__(file, encoding='latin1')
+        self.path = path
+        self.allowed = _safe_npy_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        """The allowed global ``module.name``; raise for any other."""
+        obj = self.allowed.get((module, name))
+        if obj is None:
+            raise _RefusedPickle(
+                f'image-label file {self.path} was refused: its pickle '
+                f'needs the global {module}.{name}, which a dict of image '
+                'ids and label vectors does not (a pickle can run code, so '
+                'only numpy arrays, dtypes and scalars are built). Use a '
+                '.json, .txt or .npz label file instead')
+        return obj
+
+    def persistent_load(self, pid: Any) -> Any:
+        """Refuse persistent ids (no plain pickle of arrays has them)."""
+        raise _RefusedPickle(
+            f'image-label file {self.path} was refused: its pickle holds a '
+            'persistent id')
+
+
+def _label_vector(path: str, key: Any, value: Any) -> np.ndarray:
+    try:
+        vec = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f'image-label file {path}: the entry of {key!r} is a '
+            f'{type(value).__name__}, not a vector of numbers ({e})') from e
+    if vec.ndim != 1:
+        raise ValueError(
+            f'image-label file {path}: the entry of {key!r} must be a 1-D '
+            f'vector over the foreground classes, got shape {vec.shape}')
+    return vec
+
+
+def _label_key(path: str, key: Any) -> Union[str, int]:
+    if isinstance(key, np.generic):
+        key = key.item()
+    if isinstance(key, bytes):
+        key = key.decode('latin-1')
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise ValueError(
+            f'image-label file {path}: image ids must be str or int, got '
+            f'{key!r} ({type(key).__name__})')
+    return key
+
+
+def _load_npy_labels(path: str) -> Dict[Union[str, int], np.ndarray]:
+    """Read a PSA/IRN ``cls_labels.npy`` without executing its pickle."""
+    with open(path, 'rb') as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f'unsupported .npy format version {version}')
+        if not dtype.hasobject:
+            raise ValueError(
+                'expected a pickled dict {image_id: vector} (a 0-d object '
+                f'array), got a {dtype} array of shape {shape}; for a plain '
+                'array of labels use a .npz file {image_id: vector}')
+        obj = _SafeUnpickler(f, path).load()
+    if isinstance(obj, np.ndarray) and obj.dtype == object and \
+            obj.ndim == 0:
+        obj = obj.item()
+    if not isinstance(obj, dict):
+        raise ValueError('expected a pickled dict {image_id: vector}, '
+                         f'got {type(obj).__name__}')
+    return {
+        _label_key(path, k): _label_vector(path, k, v)
+        for k, v in obj.items()
+    }
+
+
+def _load_npz_labels(path: str) -> Dict[Union[str, int], np.ndarray]:
+    """Read a ``.npz`` of one label vector per image id (no pickle)."""
+    with np.load(path, allow_pickle=False) as f:
+        return {key: _label_vector(path, key, f[key]) for key in f.files}
+
+
+def load_cls_label_file(path: str) -> Dict[Union[str, int], Any]:
+    """Load an image-label file, without running code from it.
 
     Supported formats:
 
-    - ``.npy``: a pickled dict ``{image_id: float vector}`` (PSA/IRN/EPS).
+    - ``.npy``: a pickled dict ``{image_id: float vector}`` (PSA/IRN/EPS;
+      ids str such as ``'2007_000032'`` or int such as ``2007000032``). The
+      pickle is read by a restricted unpickler that only builds numpy
+      arrays, dtypes and scalars and plain containers: a file whose pickle
+      names any other global (e.g. a ``__reduce__`` calling
+      ``os.system``) is refused before anything runs, with an error naming
+      the file and the global. ``tools/dataset_converters/
+      cls_labels_to_json.py`` converts such a file to one of the formats
+      below, which cannot carry code.
+    - ``.npz``: one float vector per image id (``np.savez(path,
+      **{image_id: vector})``), read with ``allow_pickle=False``.
     - ``.txt``/``.csv``: one image per line, ``<image_id> <label> ...`` where
       each label is a foreground class index (1-based, as in the masks) or
       a class name; resolved later against the dataset's classes.
@@ -69,24 +221,23 @@ def load_cls_label_file(path: str) -> Dict[Union[str, int], np.ndarray]:
         path (str): The file.
 
     Returns:
-        dict: Image id to either a float vector (``.npy``) or a list of
-        labels (text/JSON).
+        dict: Image id to either a float32 vector (``.npy``, ``.npz``) or a
+        list of labels (text/JSON).
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it cannot be read or parsed, or its pickle needs
+            anything but numpy arrays, dtypes and scalars; the message
+            names the file.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'image-label file not found: {path}')
     ext = osp.splitext(path)[1].lower()
     try:
         if ext == '.npy':
-            obj = np.load(path, allow_pickle=True)
-            obj = obj.item() if obj.dtype == object and obj.ndim == 0 else obj
-            if not isinstance(obj, dict):
-                raise ValueError('expected a pickled dict {image_id: vector}, '
-                                 f'got {type(obj).__name__}')
-            return {
-                (k.item() if isinstance(k, np.generic) else k):
-                np.asarray(v, dtype=np.float32)
-                for k, v in obj.items()
-            }
+            return _load_npy_labels(path)
+        if ext == '.npz':
+            return _load_npz_labels(path)
         if ext == '.json':
             import json
             with open(path) as f:
@@ -102,7 +253,13 @@ def load_cls_label_file(path: str) -> Dict[Union[str, int], np.ndarray]:
                     continue
                 labels[parts[0]] = parts[1:]
         return labels
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
+    except _RefusedPickle as e:
+        raise ValueError(str(e)) from None
+    except (OSError, ValueError, EOFError, TypeError, AttributeError,
+            IndexError, KeyError, pickle.UnpicklingError) as e:
+        if isinstance(e, ValueError) and str(e).startswith(
+                f'image-label file {path}:'):
+            raise  # already names the file and the entry
         raise ValueError(f'cannot read image-label file {path}: {e}') from e
 
 
@@ -152,11 +309,24 @@ def class_balanced_subset(labels: Sequence[np.ndarray], fraction: float,
 class BaseWSSSDataset(BaseSegDataset):
     """Segmentation dataset with image-level labels.
 
+    Every image has an *image id*, its path relative to the image folder
+    (``data_prefix.img_path``) without extension, ``/``-separated: the split
+    file entry (``'2007_000032'``, ``'a/x'``), or the file's path under the
+    folder when there is no split file. It is the data info's ``img_id``
+    (packed into every sample's metainfo by
+    :class:`~mmwsss.datasets.PackWSSSInputs`) and names every per-image
+    file mmwsss reads or writes: entries ``a/x`` and ``b/x`` are two
+    images, with two pseudo masks ``<out>/a/x.png`` and ``<out>/b/x.png``.
+    For entries without a folder it is the file name without extension, as
+    always. An entry that resolves outside the image folder (``../x``, an
+    absolute path) is an error naming the split file and the entry, unless
+    ``allow_outside_paths`` is set.
+
     Per-image files besides the image and its mask come from ``data_prefix``:
     every key ``<name>_path`` other than ``img_path`` and ``seg_map_path``
     names a folder, and each data info gets
-    ``<name>_path = <folder>/<image id><suffix>`` (image id: the image's
-    file name without extension) for a transform to read, e.g.
+    ``<name>_path = <folder>/<image id><suffix>`` for a transform to read,
+    e.g.
     ``saliency_path`` (:class:`~mmwsss.datasets.LoadSaliencyMap`) or
     ``cam_path`` (saved CAMs, ``.npz``, :class:`~mmwsss.datasets.LoadCAMs`).
     As for every ``data_prefix`` entry, an absolute folder is used as is and
@@ -193,6 +363,21 @@ class BaseWSSSDataset(BaseSegDataset):
             ``optional_files`` (images, masks or pseudo masks, saved CAMs
             ...), and fail with the folder and the missing files instead of
             failing later in a worker. Defaults to True.
+        check_images (bool): Also decode every image and mask at
+            construction (with a progress bar from 1,000 images on) and
+            fail with one error that names every file that cannot be
+            decoded or is truncated, instead of failing when a worker
+            reaches it, hours into a run. Costs one full read of the data.
+            Defaults to False.
+        allow_outside_paths (bool): Accept split entries that resolve
+            outside the image folder (``../other/x``, ``/abs/x``). Their
+            image id keeps the path relative to the image folder with each
+            ``..`` written as ``%2E%2E`` (:data:`OUTSIDE_PART`), so that the
+            files named by it stay inside their folders; their mask is then
+            ``<seg_map_path folder>/<image id><seg_map_suffix>`` too (as a
+            pseudo-mask folder written by a test pass has it), not the
+            entry joined to the mask folder. Defaults to False: such an
+            entry is an error naming the split file and the entry.
         **kwargs: Arguments of :class:`~mmseg.datasets.BaseSegDataset`
             (``ann_file``, ``data_root``, ``data_prefix``, ``pipeline``,
             ``img_suffix``, ``seg_map_suffix``, ``metainfo`` ...).
@@ -212,6 +397,8 @@ class BaseWSSSDataset(BaseSegDataset):
                  file_suffixes: Optional[Dict[str, str]] = None,
                  optional_files: Sequence[str] = (),
                  check_files: bool = True,
+                 check_images: bool = False,
+                 allow_outside_paths: bool = False,
                  **kwargs) -> None:
         if label_source not in ('auto', 'file', 'mask', 'none'):
             raise ValueError("label_source must be 'auto', 'file', 'mask' or "
@@ -245,6 +432,8 @@ class BaseWSSSDataset(BaseSegDataset):
         self.file_suffixes = file_suffixes
         self.optional_files = tuple(optional_files)
         self.check_files = check_files
+        self.check_images = check_images
+        self.allow_outside_paths = allow_outside_paths
         super().__init__(**kwargs)
 
     # ------------------------------------------------------------------
@@ -267,14 +456,16 @@ class BaseWSSSDataset(BaseSegDataset):
         return osp.join(self.data_root, path)
 
     def load_data_list(self) -> List[dict]:
-        """Load image/mask paths and the extra per-image file paths, check
-        that the files exist, attach image labels, apply the subset."""
+        """Load image/mask paths, give every image its id and the extra
+        per-image file paths, check that the files exist (and decode,
+        with ``check_images``), attach image labels, apply the subset."""
         data_list = super().load_data_list()
         if not data_list:
             raise ValueError(
                 f'{type(self).__name__} found no images (ann_file='
                 f'{self.ann_file!r}, img_path='
                 f'{self.data_prefix.get("img_path")!r})')
+        self._set_image_ids(data_list)
         for key in self.extra_file_keys:
             folder = self.data_prefix[key]
             suffix = self.file_suffixes.get(key, self.DEFAULT_FILE_SUFFIX)
@@ -282,6 +473,8 @@ class BaseWSSSDataset(BaseSegDataset):
                 info[key] = osp.join(folder, self._image_id(info) + suffix)
         if self.check_files:
             self._check_files(data_list)
+        if self.check_images:
+            self._check_images(data_list)
         label_file = self._resolve(self.cls_label_file)
         source = self.label_source
         if source == 'auto':
@@ -310,7 +503,99 @@ class BaseWSSSDataset(BaseSegDataset):
     # ------------------------------------------------------------------
     @staticmethod
     def _image_id(info: dict) -> str:
+        """The image id of a data info (see the class docstring)."""
+        if 'img_id' in info:
+            return info['img_id']
         return osp.splitext(osp.basename(info['img_path']))[0]
+
+    def _split_entry(self, img_path: str, img_dir: str) -> str:
+        """The split-file entry (or listed file) an ``img_path`` came from,
+        for messages."""
+        entry = img_path
+        if self.img_suffix and entry.endswith(self.img_suffix):
+            entry = entry[:-len(self.img_suffix)]
+        prefix = osp.join(img_dir, '') if img_dir else ''
+        if prefix and entry.startswith(prefix):
+            entry = entry[len(prefix):]
+        return entry
+
+    def _set_image_ids(self, data_list: List[dict]) -> None:
+        """Set every data info's ``img_id``: its image's path relative to
+        the image folder, without extension, ``/``-separated.
+
+        Entries outside the image folder are an error (or, with
+        ``allow_outside_paths``, get ids with :data:`OUTSIDE_PART` for
+        ``..`` and masks found by id); two different files with one id
+        are an error.
+        """
+        img_dir = self.data_prefix.get('img_path') or ''
+        base = osp.abspath(img_dir or os.curdir)
+        source = self.ann_file or 'the image folder listing'
+        outside, seen = [], {}
+        for info in data_list:
+            path = osp.normpath(osp.abspath(info['img_path']))
+            rel = osp.relpath(path, base)
+            parts = rel.split(os.sep)
+            if os.altsep:
+                parts = [q for p in parts for q in p.split(os.altsep)]
+            leaves = parts[0] == os.pardir
+            if leaves:
+                outside.append((self._split_entry(info['img_path'], img_dir),
+                                info['img_path']))
+                parts = [OUTSIDE_PART if p == os.pardir else p
+                         for p in parts]
+            img_id = osp.splitext('/'.join(parts))[0]
+            if seen.setdefault(img_id, path) != path:
+                raise ValueError(
+                    f'{type(self).__name__}: two images of {source} have '
+                    f'the image id {img_id!r}: {seen[img_id]} and {path}; '
+                    'image ids name the per-image files, rename one')
+            info['img_id'] = img_id
+            if leaves and self.allow_outside_paths and \
+                    'seg_map_path' in info:
+                folder = self.data_prefix.get('seg_map_path') or ''
+                info['seg_map_path'] = osp.join(
+                    folder, img_id + self.seg_map_suffix)
+        if outside and not self.allow_outside_paths:
+            shown = ', '.join(f'{e!r} ({p})' for e, p in outside[:5])
+            more = f' and {len(outside) - 5} more' if len(outside) > 5 \
+                else ''
+            many = len(outside) > 1
+            raise ValueError(
+                f'{type(self).__name__}: {len(outside)} '
+                f'{"entries" if many else "entry"} of {source} '
+                f'{"resolve" if many else "resolves"} outside the image '
+                f'folder {img_dir or base}: '
+                f'{shown}{more}. Image ids are paths inside that folder '
+                '(they name the output files); move the images there, or '
+                'pass allow_outside_paths=True to the dataset to read them '
+                'anyway')
+
+    def _check_images(self, data_list: List[dict]) -> None:
+        """Decode every image and mask; one error names every file that
+        cannot be decoded (missing, truncated, not an image)."""
+        keys = [k for k in self.BASE_PREFIX_KEYS
+                if any(k in d for d in data_list)]
+        paths = [d[k] for d in data_list for k in keys if k in d]
+        items = paths
+        if len(data_list) >= _PROGRESS_MIN:
+            print_log(
+                f'{type(self).__name__}: decoding {len(paths)} images and '
+                'masks (check_images=True)', logger='current')
+            items = track_iter_progress(paths)
+        bad = []
+        for path in items:
+            try:
+                with Image.open(path) as im:
+                    im.load()
+            except Exception as e:  # PIL raises several exception types
+                bad.append(f'{path} ({type(e).__name__}: {e})')
+        if bad:
+            source = self.ann_file or 'the image folder'
+            raise OSError(
+                f'{type(self).__name__}: {len(bad)} of {len(paths)} image '
+                f'and mask files of {source} cannot be decoded:\n  ' +
+                '\n  '.join(bad))
 
     def _check_files(self, data_list: List[dict]) -> None:
         """Every path key not in ``optional_files``: all files must exist.

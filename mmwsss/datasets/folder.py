@@ -35,8 +35,10 @@ class WSSSFolderDataset(BaseWSSSDataset):
     ``classes`` must start with the background class. Label files may also
     be JSON (``{id: [labels]}``) or a PSA-style ``cls_labels.npy``. Set
     ``data_prefix.seg_map_path`` to a mask folder to score pseudo masks;
-    without ``ann_file`` every file of the image folder ending in
-    ``img_suffix`` is used, in sorted order. Images listed in the label file
+    without ``ann_file`` every file of the image folder and its sub-folders
+    ending in ``img_suffix`` is used, in sorted order; an image in a
+    sub-folder has the id ``<sub-folder>/<name>`` (e.g. ``a/img_0001``),
+    also in the label file. Images listed in the label file
     but absent from the folder are an error, as are images without labels.
 
     Args:
@@ -71,8 +73,9 @@ class WSSSFolderDataset(BaseWSSSDataset):
         if not self.ann_file and not (img_dir and osp.isdir(img_dir)):
             raise FileNotFoundError(f'image folder not found: {img_dir}')
         if img_dir and osp.isdir(img_dir) and not self.ann_file:
-            n = sum(f.endswith(self.img_suffix) for f in os.listdir(img_dir))
-            if n == 0:
+            # sub-folders count: mmseg lists the folder recursively
+            if not any(f.endswith(self.img_suffix)
+                       for _, _, files in os.walk(img_dir) for f in files):
                 raise FileNotFoundError(
                     f'no *{self.img_suffix} images in {img_dir}')
         return super().load_data_list()

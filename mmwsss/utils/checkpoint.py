@@ -32,14 +32,19 @@ itself.
 import os
 import os.path as osp
 import pickle
+import re
 import zipfile
-from typing import List, Optional
+from collections import OrderedDict
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.runner import CheckpointLoader
 
-__all__ = ['SAFE_GLOBALS', 'register_safe_globals', 'load_from_local']
+__all__ = [
+    'SAFE_GLOBALS', 'register_safe_globals', 'load_from_local',
+    'state_dict_mismatch'
+]
 
 
 def _numpy_globals() -> List:
@@ -114,6 +119,72 @@ def load_from_local(filename: str, map_location: Optional[str] = None):
         raise RuntimeError(
             f'checkpoint {filename} is corrupt or truncated and cannot be '
             f'loaded: {type(e).__name__}: {e}') from e
+
+
+def state_dict_mismatch(
+        model: torch.nn.Module,
+        state_dict: Dict,
+        revise_keys: Tuple[Tuple[str, str], ...] = ((r'^module\.', ''), )
+) -> Tuple[List[str], List[str], List[str]]:
+    """What :meth:`mmengine.runner.Runner.load_checkpoint` would not load.
+
+    Loads ``state_dict`` into ``model`` exactly as mmengine's loader does
+    (the ``revise_keys`` of ``Runner.load_checkpoint``, then every module's
+    ``_load_from_state_dict``, model wrappers and TTA models such as
+    ``SegTTAModel`` unwrapped to their ``module`` at any depth, load
+    post-hooks applied, ``num_batches_tracked`` ignored) and returns what
+    mmengine would only warn about. Non-persistent buffers (e.g. a fitted
+    state) are not expected in a checkpoint. The model ends up holding the
+    weights that match, as after a non-strict load.
+
+    Args:
+        model (nn.Module): The model (a wrapper is unwrapped).
+        state_dict (dict): The checkpoint's ``state_dict`` (or a
+            checkpoint dict that has one).
+        revise_keys (tuple): ``(pattern, replacement)`` applied to the
+            checkpoint's keys. Defaults to stripping a ``module.`` prefix,
+            as mmengine does.
+
+    Returns:
+        tuple[list[str], list[str], list[str]]: The model keys missing from
+        the checkpoint, the checkpoint keys the model does not have, and
+        the other errors (e.g. shape mismatches).
+    """
+    from mmengine.model import BaseTTAModel, is_model_wrapper
+    from torch.nn.modules.module import _IncompatibleKeys
+    if 'state_dict' in state_dict and isinstance(state_dict['state_dict'],
+                                                 dict):
+        state_dict = state_dict['state_dict']
+    metadata = getattr(state_dict, '_metadata', None)
+    for pattern, repl in revise_keys:
+        state_dict = OrderedDict(
+            (re.sub(pattern, repl, k), v) for k, v in state_dict.items())
+    missing: List[str] = []
+    unexpected: List[str] = []
+    errors: List[str] = []
+
+    def load(module, local, prefix=''):
+        while is_model_wrapper(module) or isinstance(module, BaseTTAModel):
+            module = module.module
+        meta = {} if metadata is None else metadata.get(prefix[:-1], {})
+        module._load_from_state_dict(local, prefix, meta, True, missing,
+                                     unexpected, errors)
+        for name, child in module._modules.items():
+            if child is not None:
+                child_prefix = prefix + name + '.'
+                load(child, {
+                    k: v
+                    for k, v in local.items() if k.startswith(child_prefix)
+                }, child_prefix)
+        incompatible = _IncompatibleKeys(missing, unexpected)
+        for hook in getattr(module, '_load_state_dict_post_hooks',
+                            {}).values():
+            hook(module, incompatible)
+
+    with torch.no_grad():
+        load(model, dict(state_dict))
+    missing = [k for k in missing if 'num_batches_tracked' not in k]
+    return missing, unexpected, errors
 
 
 def _install_loader() -> None:

@@ -11,7 +11,9 @@ mistake for a finished one.
 import io
 import os
 import os.path as osp
+import stat
 import tempfile
+import threading
 from typing import Optional, Sequence
 
 import numpy as np
@@ -19,9 +21,45 @@ from PIL import Image
 
 __all__ = ['atomic_write_bytes', 'save_palette_png', 'save_npz_atomic']
 
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where possible."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:  # elsewhere: set and restore (not thread-safe alone)
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _new_file_mode(path: str) -> int:
+    """The mode ``open(path, 'wb')`` would leave: an existing file's, else
+    ``0o666`` less the umask."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return 0o666 & ~_umask()
+    if stat.S_ISREG(st.st_mode):
+        return stat.S_IMODE(st.st_mode)
+    return 0o666 & ~_umask()
+
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically.
+
+    The file gets the permissions a plain ``open(path, 'wb')`` gives it:
+    those of the file it replaces, or ``0o666`` less the umask for a new
+    file (a temporary file alone would be ``0o600`` whatever the umask).
+    A failing write (no space left on device, no permission, ...) removes
+    the temporary file and raises an ``OSError`` of the same errno that
+    names ``path``.
 
     Args:
         path (str): Destination file. Its directory is created if needed.
@@ -29,15 +67,28 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     """
     dirname = osp.dirname(osp.abspath(path))
     os.makedirs(dirname, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=dirname, prefix='.' + osp.basename(path) + '.', suffix='.tmp')
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(
+            dir=dirname,
+            prefix='.' + osp.basename(path) + '.',
+            suffix='.tmp')
+        try:
+            os.fchmod(fd, _new_file_mode(path))
+        except BaseException:
+            os.close(fd)
+            raise
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
         os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
+    except BaseException as e:
+        if tmp is not None and osp.lexists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.errno is not None:
+            # the cause named with the file it was for (a failing write of
+            # the temporary file names no file at all)
+            raise OSError(e.errno, f'{e.strerror} while writing',
+                          path) from e
         raise
 
 

@@ -42,11 +42,8 @@ def _voc(root, **kwargs):
     kwargs.setdefault(
         'data_prefix',
         dict(img_path='JPEGImages', seg_map_path='SegmentationClass'))
-    return WSSSVOCDataset(
-        data_root=root,
-        ann_file='ImageSets/Segmentation/train.txt',
-        pipeline=[],
-        **kwargs)
+    kwargs.setdefault('ann_file', 'ImageSets/Segmentation/train.txt')
+    return WSSSVOCDataset(data_root=root, pipeline=[], **kwargs)
 
 
 def test_labels_from_masks(tmp_path):
@@ -327,3 +324,314 @@ def test_old_method_keywords_are_gone(tmp_path):
                 'max_images_per_class'):
         with pytest.raises(TypeError, match=key):
             _voc(root, **{key: 'x'})
+
+
+# ---------------------------------------------------------------------------
+# image-label files are read without running code (issue 13, item 2)
+
+
+def _write_npy_pickle(path, obj, protocol):
+    """A .npy of a 0-d object array holding ``obj``, pickled with
+    ``protocol`` (PSA/IRN files are protocol 2, np.save writes 3 or 4)."""
+    import pickle
+    arr = np.empty((), dtype=object)
+    arr[()] = obj
+    with open(path, 'wb') as f:
+        np.lib.format.write_array_header_1_0(
+            f, dict(descr='|O', fortran_order=False, shape=()))
+        pickle.dump(arr, f, protocol=protocol)
+    return str(path)
+
+
+class _MakesDir:
+    """Unpickling it calls os.mkdir(path): a stand-in for any code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return os.mkdir, (self.path, )
+
+
+@pytest.mark.parametrize('protocol', [0, 2, 4, 5])
+def test_malicious_cls_labels_npy_is_refused_without_running(
+        tmp_path, protocol):
+    root = _make_voc(str(tmp_path / 'voc'))
+    marker = tmp_path / 'marker'
+    table = {name: np.zeros(20, np.float32) for name in LAYOUT}
+    table['2007_000032'] = _MakesDir(str(marker))
+    path = _write_npy_pickle(osp.join(root, 'cls_labels.npy'), table,
+                             protocol)
+    with pytest.raises(ValueError) as e:
+        load_cls_label_file(path)
+    assert str(e.value).startswith(
+        f'image-label file {path} was refused: its pickle needs the global '
+        f'{os.mkdir.__module__}.mkdir, which a dict of image ids and label '
+        'vectors does not')
+    assert not marker.exists()
+    # the VOC dataset picks the file up by default: refused the same way
+    with pytest.raises(ValueError, match='was refused.*mkdir'):
+        _voc(root)
+    assert not marker.exists()
+    # a top-level callable (not inside the dict) is refused too
+    _write_npy_pickle(path, _MakesDir(str(marker)), protocol)
+    with pytest.raises(ValueError, match='was refused'):
+        load_cls_label_file(path)
+    assert not marker.exists()
+
+
+def test_npy_pickle_may_only_encode_latin1(tmp_path):
+    import codecs
+
+    class _Rot13:
+
+        def __reduce__(self):
+            return codecs.encode, ('abc', 'rot13')
+
+    path = _write_npy_pickle(tmp_path / 'c.npy', {'a': _Rot13()}, 2)
+    with pytest.raises(ValueError, match=r'c\.npy.*latin-1'):
+        load_cls_label_file(path)
+
+
+@pytest.mark.parametrize('protocol', [0, 2, 3, 4, 5])
+@pytest.mark.parametrize('key_type', ['str', 'np.int32', 'int'])
+def test_psa_and_irn_cls_labels_npy_load(tmp_path, protocol, key_type):
+    """PSA (str ids) and IRN (int ids, numpy scalars) files of any pickle
+    protocol load as before: the same ids and float32 vectors."""
+    table, expected = {}, {}
+    for i, name in enumerate(LAYOUT):
+        vec = np.zeros(20, np.float32)
+        vec[[c - 1 for c in LAYOUT[name]]] = 1
+        vec[16 + i] = 0.25  # values are kept as they are (not labels)
+        digits = int(name.replace('_', ''))
+        key = dict(str=name, int=digits)[key_type] \
+            if key_type != 'np.int32' else np.int32(digits)
+        table[key] = vec
+        expected[name if key_type == 'str' else digits] = vec
+    path = _write_npy_pickle(tmp_path / 'cls_labels.npy', table, protocol)
+    got = load_cls_label_file(path)
+    assert list(got) == list(expected)
+    assert all(type(k) is type(e) for k, e in zip(got, expected))
+    for key, vec in expected.items():
+        assert got[key].dtype == np.float32
+        assert got[key].tolist() == vec.tolist()
+    # and a dataset reads the labels from it
+    root = _make_voc(str(tmp_path / 'voc'))
+    os.replace(path, osp.join(root, 'cls_labels.npy'))
+    ds = _voc(root)
+    assert ds.label_source_used == 'file'
+    assert ds.get_data_info(0)['img_labels'].tolist() == [1, 15]
+    assert ds.get_data_info(2)['img_labels'].tolist() == []
+
+
+def test_cls_labels_npy_of_wrong_content(tmp_path):
+    path = str(tmp_path / 'arr.npy')
+    np.save(path, np.zeros((3, 20), np.float32))
+    with pytest.raises(ValueError,
+                       match=r'arr\.npy: expected a pickled dict.*float32'):
+        load_cls_label_file(path)
+    path = _write_npy_pickle(tmp_path / 'v.npy', {'a': 'dog'}, 4)
+    with pytest.raises(ValueError, match=r"v\.npy: the entry of 'a'"):
+        load_cls_label_file(path)
+    path = _write_npy_pickle(tmp_path / 'k.npy', {1.5: np.zeros(2)}, 4)
+    with pytest.raises(ValueError, match=r'k\.npy: image ids must be str '
+                       r'or int, got 1\.5'):
+        load_cls_label_file(path)
+
+
+def _psa_table(int_keys=False):
+    table = {}
+    for name, classes in LAYOUT.items():
+        vec = np.zeros(20, np.float32)
+        vec[[c - 1 for c in classes]] = 1
+        table[int(name.replace('_', '')) if int_keys else name] = vec
+    return table
+
+
+@pytest.mark.parametrize('int_keys', [False, True])
+def test_npz_label_file(tmp_path, int_keys):
+    root = _make_voc(str(tmp_path))
+    np.savez(osp.join(root, 'labels.npz'),
+             **{str(k): v for k, v in _psa_table(int_keys).items()})
+    ds = _voc(root, cls_label_file='labels.npz')
+    assert ds.label_source_used == 'file'
+    assert [d['img_labels'].tolist() for d in ds.load_data_list()] == \
+        list(LAYOUT.values())
+    # the vector length is still checked against the classes
+    np.savez(osp.join(root, 'labels.npz'),
+             **{k: np.zeros(80, np.float32) for k in LAYOUT})
+    with pytest.raises(ValueError, match=r'labels\.npz.*length 80.*20'):
+        _voc(root, cls_label_file='labels.npz')
+
+
+def _converter():
+    import importlib.util
+    path = osp.join(osp.dirname(__file__), '..', '..', 'tools',
+                    'dataset_converters', 'cls_labels_to_json.py')
+    spec = importlib.util.spec_from_file_location('_cls_labels_to_json',
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('int_keys', [False, True])
+def test_cls_labels_converter(tmp_path, capsys, int_keys):
+    root = _make_voc(str(tmp_path / 'voc'))
+    src = _write_npy_pickle(tmp_path / 'cls_labels.npy',
+                            _psa_table(int_keys), 2)
+    tool = _converter()
+    for ext in ('json', 'npz'):
+        dst = osp.join(root, f'cls_labels.{ext}')
+        assert tool.main([src, dst]) == 0
+        assert f'wrote {dst}: 4 images, 20 foreground classes' in \
+            capsys.readouterr().out
+        ds = _voc(root, cls_label_file=f'cls_labels.{ext}')
+        assert ds.label_source_used == 'file'
+        assert [d['img_labels'].tolist() for d in ds.load_data_list()] == \
+            list(LAYOUT.values())
+    import json
+    with open(osp.join(root, 'cls_labels.json')) as f:
+        data = json.load(f)
+    key = '2007000032' if int_keys else '2007_000032'
+    assert data[key] == [1, 15]
+    assert not list(tmp_path.rglob('*.tmp'))
+    # a malicious file: refused, nothing runs, nothing is written
+    marker = tmp_path / 'marker'
+    bad = _write_npy_pickle(tmp_path / 'bad.npy',
+                            {'a': _MakesDir(str(marker))}, 2)
+    out = str(tmp_path / 'bad.json')
+    assert tool.main([bad, out]) == 1
+    assert 'was refused' in capsys.readouterr().err
+    assert not marker.exists() and not osp.exists(out)
+    assert tool.main([src, str(tmp_path / 'x.yaml')]) == 1
+    assert 'must end in one of' in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# image identity: the path under the image folder (issue 13, item 4)
+
+
+def _make_nested_voc(root, entries=('a/x', 'b/x')):
+    """A VOC layout whose split lists ``entries`` (same file name in two
+    folders), with different images and masks."""
+    root = _make_voc(root)
+    for i, entry in enumerate(entries):
+        img = osp.join(root, 'JPEGImages', entry + '.jpg')
+        os.makedirs(osp.dirname(img), exist_ok=True)
+        Image.fromarray(np.full((8, 10, 3), 50 * i, np.uint8)).save(img)
+        mask = np.zeros((8, 10), np.uint8)
+        mask[:4] = i + 1
+        save_palette_png(
+            osp.join(root, 'SegmentationClass', entry + '.png'), mask)
+    with open(osp.join(root, 'ImageSets/Segmentation/nested.txt'),
+              'w') as f:
+        f.write('\n'.join(entries) + '\n')
+    return root
+
+
+def test_image_id_is_the_path_under_the_image_folder(tmp_path):
+    from mmwsss.datasets import PackWSSSInputs
+    root = _make_nested_voc(str(tmp_path))
+    for name in ('a', 'b'):
+        os.makedirs(osp.join(root, 'Sal', name))
+        (tmp_path / 'Sal' / name / 'x.png').write_bytes(b'')
+    ds = _voc(root, ann_file='ImageSets/Segmentation/nested.txt',
+              data_prefix=dict(img_path='JPEGImages',
+                               seg_map_path='SegmentationClass',
+                               saliency_path='Sal'))
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    assert [d['img_id'] for d in infos] == ['a/x', 'b/x']
+    assert [d['img_labels'].tolist() for d in infos] == [[1], [2]]
+    assert [d['saliency_path'] for d in infos] == [
+        osp.join(root, 'Sal', 'a', 'x.png'),
+        osp.join(root, 'Sal', 'b', 'x.png')
+    ]
+    # the id reaches the sample's metainfo whatever meta_keys says
+    pack = PackWSSSInputs(meta_keys=('img_path', ))
+    sample = pack(dict(infos[1], img=np.zeros((8, 10, 3), np.uint8)))
+    assert sample['data_samples'].metainfo['img_id'] == 'b/x'
+    # flat VOC ids are the file names, as always
+    flat = _voc(root)
+    assert [flat.get_data_info(i)['img_id'] for i in range(4)] == \
+        list(LAYOUT)
+
+
+@pytest.mark.parametrize('entry', ['../x', 'a/../../x', 'ABS'])
+def test_entries_outside_the_image_folder_are_refused(tmp_path, entry):
+    root = _make_voc(str(tmp_path / 'voc'))
+    Image.fromarray(np.zeros((8, 10, 3), np.uint8)).save(
+        osp.join(root, 'x.jpg'))
+    save_palette_png(osp.join(root, 'x.png'), np.zeros((8, 10), np.uint8))
+    if entry == 'ABS':
+        entry = osp.join(root, 'x')
+    os.makedirs(osp.join(root, 'JPEGImages', 'a'))
+    split = osp.join(root, 'ImageSets/Segmentation/out.txt')
+    with open(split, 'w') as f:
+        f.write(f'2007_000032\n{entry}\n')
+    with pytest.raises(ValueError) as e:
+        _voc(root, ann_file='ImageSets/Segmentation/out.txt')
+    img_dir = osp.join(root, 'JPEGImages')
+    assert str(e.value).startswith(
+        f'WSSSVOCDataset: 1 entry of {split} resolves outside the image '
+        f'folder {img_dir}: {entry!r} (')
+    assert 'allow_outside_paths=True' in str(e.value)
+    # the opt-in reads it; its id and mask stay inside their folders
+    seg_dir = osp.join(root, 'SegmentationClass')
+    save_palette_png(osp.join(seg_dir, '%2E%2E', 'x.png'),
+                     np.full((8, 10), 3, np.uint8))
+    ds = _voc(root, ann_file='ImageSets/Segmentation/out.txt',
+              allow_outside_paths=True)
+    info = ds.get_data_info(1)
+    assert info['img_id'] == '%2E%2E/x'
+    assert osp.normpath(info['img_path']) == osp.join(root, 'x.jpg')
+    assert info['seg_map_path'] == osp.join(seg_dir, '%2E%2E', 'x.png')
+    assert info['img_labels'].tolist() == [3]
+
+
+def test_folder_dataset_ids_of_nested_folders(tmp_path):
+    for i, sub in enumerate(('a', 'b')):
+        os.makedirs(tmp_path / 'images' / sub)
+        Image.fromarray(np.full((4, 4, 3), 80 * i, np.uint8)).save(
+            str(tmp_path / 'images' / sub / 'x.jpg'))
+    (tmp_path / 'labels.txt').write_text('a/x cat\nb/x dog\n')
+    ds = WSSSFolderDataset(
+        data_root=str(tmp_path),
+        data_prefix=dict(img_path='images'),
+        metainfo=dict(classes=('background', 'cat', 'dog')),
+        pipeline=[])
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    assert [(d['img_id'], d['img_labels'].tolist()) for d in infos] == [
+        ('a/x', [1]), ('b/x', [2])]
+
+
+# ---------------------------------------------------------------------------
+# up-front image check (issue 13, item 5)
+
+
+def test_check_images_names_every_undecodable_file(tmp_path):
+    root = _make_voc(str(tmp_path))
+    # a good dataset passes the check
+    assert len(_voc(root, check_images=True)) == 4
+    names = list(LAYOUT)
+    img = osp.join(root, 'JPEGImages', names[1] + '.jpg')
+    Image.fromarray(
+        np.random.default_rng(0).integers(0, 255, (64, 64, 3),
+                                          dtype=np.uint8)).save(img)
+    with open(img, 'rb') as f:
+        data = f.read()
+    with open(img, 'wb') as f:
+        f.write(data[:len(data) // 2])  # a truncated JPEG
+    mask = osp.join(root, 'SegmentationClass', names[3] + '.png')
+    with open(mask, 'wb') as f:
+        f.write(b'not a png')
+    # without the check, construction does not read the images
+    assert len(_voc(root, label_source='none')) == 4
+    with pytest.raises(OSError) as e:
+        _voc(root, label_source='none', check_images=True)
+    msg = str(e.value)
+    split = osp.join(root, 'ImageSets/Segmentation/train.txt')
+    assert msg.startswith(
+        f'WSSSVOCDataset: 2 of 8 image and mask files of {split} cannot be '
+        f'decoded:\n  {img} (OSError: image file is truncated')
+    assert f'\n  {mask} (UnidentifiedImageError: ' in msg

@@ -158,3 +158,123 @@ def test_write_metrics_json_merges_extra_metrics(tmp_path):
     write_metrics_json(path, {'mIoU': 41.234567}, hub)
     assert json.load(open(path)) == {'fit/explained': 12.5, 'mIoU': 41.2346}
     write_metrics_json(None, {'mIoU': 1.0}, hub)  # no path: nothing
+
+
+def test_prediction_writer_names_files_by_image_id(tmp_path):
+    """Images with one file name in two folders get two files (issue 13);
+    ids that would leave the output folder are refused."""
+    import os.path as osp
+
+    import numpy as np
+    from PIL import Image
+
+    from mmwsss.engine import PredictionWriterHook, image_id
+    out = str(tmp_path / 'masks')
+    hook = PredictionWriterHook(out_dir=out, save_maps=True)
+    runner = _writer_runner(tmp_path)
+    hook.before_test(runner)
+    samples = []
+    for k, sub in enumerate(('a', 'b')):
+        sample = _prediction(f'/data/JPEGImages/{sub}/x.jpg')
+        sample.set_metainfo(dict(img_id=f'{sub}/x'))
+        sample.pred_sem_seg.data[:] = k
+        samples.append(sample)
+    assert not hook.is_done(samples[0].metainfo)
+    hook.after_test_iter(runner, 0, outputs=samples[:1])
+    assert hook.is_done(samples[0].metainfo)
+    assert not hook.is_done(samples[1].metainfo)
+    hook.after_test_iter(runner, 1, outputs=samples[1:])
+    for k, sub in enumerate(('a', 'b')):
+        png = np.asarray(Image.open(osp.join(out, sub, 'x.png')))
+        assert png.tolist() == [[k] * 4]
+        assert osp.isfile(osp.join(out, 'cams', sub, 'x.npz'))
+    assert not osp.exists(osp.join(out, 'x.png'))
+    # flat ids and samples of other datasets: the file name, as always
+    assert image_id(dict(img_path='/d/2007_000032.jpg',
+                         img_id='2007_000032')) == '2007_000032'
+    assert image_id(dict(img_path='/d/sub/2007_000032.jpg')) == \
+        '2007_000032'
+    for bad in ('../x', 'a/../../x', '/abs/x', '', 'a//x', './x'):
+        with pytest.raises(ValueError) as e:
+            image_id(dict(img_path='/d/x.jpg', img_id=bad))
+        assert str(e.value) == (
+            f'image id {bad!r} of /d/x.jpg is not a relative path inside '
+            'its folder (empty, absolute, or with an empty, "." or ".." '
+            'component); the files named by it would leave the output '
+            'folder')
+
+
+# ---------------------------------------------------------------------------
+# StrictLoadHook: a checkpoint that does not fit the model is an error
+def _strict_runner(model, path='a.pth'):
+    from mmengine.config import Config
+    return SimpleNamespace(model=model, _load_from=path,
+                           cfg=Config(dict(load_from=path)))
+
+
+def test_strict_load_hook_passes_a_checkpoint_of_the_model():
+    import torch
+    from mmengine.registry import init_default_scope
+
+    from mmwsss.engine import StrictLoadHook
+    from mmwsss.models import (ClassPatternSegmentor, CRFSegTTAModel,
+                               RelabelSegmentor)
+    init_default_scope('mmseg')
+    hook = StrictLoadHook()
+    cam = MODELS.build(tiny_cam_model_cfg(2))
+    ckpt = dict(meta={}, state_dict=cam.state_dict())
+    hook.after_load_checkpoint(_strict_runner(cam), ckpt)
+    # a 'module.' prefix is stripped, as mmengine does
+    prefixed = {'module.' + k: v for k, v in cam.state_dict().items()}
+    hook.after_load_checkpoint(_strict_runner(cam), dict(state_dict=prefixed))
+    # a model whose fitted state is non-persistent: the classifier's
+    # checkpoint fits
+    cfg = tiny_cam_model_cfg(2)
+    cfg.pop('type')
+    patterns = ClassPatternSegmentor(feature_layer='backbone.layer3', **cfg)
+    hook.after_load_checkpoint(_strict_runner(patterns), ckpt)
+    # a TTA model is unwrapped to its module, as mmengine's loader does
+    tta = CRFSegTTAModel(module=tiny_cam_model_cfg(2), crf=None)
+    hook.after_load_checkpoint(_strict_runner(tta), ckpt)
+    assert torch.equal(tta.module.cam_head.classifier.weight,
+                       cam.cam_head.classifier.weight)
+    relabel = RelabelSegmentor(module=tiny_cam_model_cfg(2))
+    hook.after_load_checkpoint(_strict_runner(relabel), ckpt)
+
+
+def test_strict_load_hook_names_missing_unexpected_and_shapes():
+    from mmengine.registry import init_default_scope
+
+    from mmwsss.engine import StrictLoadHook
+    init_default_scope('mmseg')
+    hook = StrictLoadHook(max_keys=2)
+    cam = MODELS.build(tiny_cam_model_cfg(2))
+    state = cam.state_dict()
+    # another model's checkpoint: its head is not the model's
+    other = {k: v for k, v in state.items() if not k.startswith('cam_head')}
+    other['decode_head.conv_seg.weight'] = state['cam_head.classifier.weight']
+    other['decode_head.conv_seg.bias'] = state['cam_head.classifier.weight']
+    with pytest.raises(RuntimeError) as e:
+        hook.after_load_checkpoint(_strict_runner(cam, '/w/other.pth'),
+                                   dict(state_dict=other))
+    assert str(e.value) == (
+        'the checkpoint /w/other.pth does not fit the model CAMSegmentor: '
+        '1 key(s) of the model are not in it (cam_head.classifier.weight); '
+        '2 key(s) in it are not in the model (decode_head.conv_seg.weight, '
+        'decode_head.conv_seg.bias). Is it the checkpoint of another model '
+        'or config? To load it anyway (what does not match keeps its '
+        'initialisation, with a warning), run tools/test.py with '
+        '--non-strict-load.')
+    # the same model with other classes: a shape mismatch
+    five = MODELS.build(tiny_cam_model_cfg(5)).state_dict()
+    with pytest.raises(RuntimeError, match=r'CAMSegmentor: 1 other '
+                       r'mismatch\(es\) \(size mismatch for '
+                       r'cam_head.classifier.weight'):
+        hook.after_load_checkpoint(_strict_runner(cam),
+                                   dict(state_dict=five))
+    # many keys: some are named
+    with pytest.raises(RuntimeError, match=r'key\(s\) of the model are not '
+                       r'in it \(backbone.conv1.weight, backbone.bn1.weight '
+                       r'and \d+ more\)'):
+        hook.after_load_checkpoint(_strict_runner(cam),
+                                   dict(state_dict={}))

@@ -171,3 +171,64 @@ def test_result_flattening_roundtrip():
     assert type(back['scalar']) is np.float32 and back['scalar'] == 0.25
     with pytest.raises(TypeError):
         flatten_result(dict(x=object()), [])
+
+
+def _twin_split(data_root):
+    """Two split entries with one file name, a/x and b/x: copies of two
+    synthetic images (and masks) of different content; and a flat split of
+    the two originals."""
+    import shutil
+
+    from mmwsss.datasets import generate_synthetic_wsss
+    from mmwsss.testing import TINY_GENERATE
+    generate_synthetic_wsss(data_root, **TINY_GENERATE)
+    splits = osp.join(data_root, 'ImageSets', 'Segmentation')
+    with open(osp.join(splits, 'train.txt')) as f:
+        ids = f.read().split()[:2]
+    for name, sub in zip(ids, ('a', 'b')):
+        for folder, ext in (('JPEGImages', '.jpg'),
+                            ('SegmentationClass', '.png')):
+            os.makedirs(osp.join(data_root, folder, sub), exist_ok=True)
+            shutil.copy(
+                osp.join(data_root, folder, name + ext),
+                osp.join(data_root, folder, sub, 'x' + ext))
+    with open(osp.join(splits, 'twins.txt'), 'w') as f:
+        f.write('a/x\nb/x\n')
+    with open(osp.join(splits, 'flat.txt'), 'w') as f:
+        f.write('\n'.join(ids) + '\n')
+    return ids
+
+
+def test_same_file_name_in_two_folders_is_two_images(tmp_path):
+    """Issue 13: split entries a/x and b/x are two images, with two masks,
+    two maps and two cache entries on a fresh output folder."""
+    ids = _twin_split(str(tmp_path / 'data'))
+    flat_out = str(tmp_path / 'flat')
+    cfg = _cfg(tmp_path, 'wf', flat_out)
+    cfg.test_dataloader.dataset.ann_file = 'ImageSets/Segmentation/flat.txt'
+    _, expected = _run(cfg)
+    flat = _files(flat_out)
+    assert flat[ids[0] + '.png'] != flat[ids[1] + '.png']
+
+    out = str(tmp_path / 'twins')
+    cfg = _cfg(tmp_path, 'wt', out)
+    cfg.test_dataloader.dataset.ann_file = 'ImageSets/Segmentation/twins.txt'
+    runner, metrics = _run(cfg)
+    assert _CountComputed.computed == 2
+    assert runner.test_loop.num_restored == 0
+    assert metrics == expected
+    assert _files(out) == {
+        osp.join(sub, 'x.png'): flat[name + '.png']
+        for name, sub in zip(ids, ('a', 'b'))
+    } | {
+        osp.join('cams', sub, 'x.npz'): flat[osp.join('cams', name + '.npz')]
+        for name, sub in zip(ids, ('a', 'b'))
+    }
+    assert sorted(
+        osp.relpath(osp.join(r, f), osp.join(out, '.cache'))
+        for r, _, files in os.walk(osp.join(out, '.cache'))
+        for f in files) == ['a/x.npz', 'b/x.npz']
+    # a rerun restores both
+    runner, again = _run(cfg)
+    assert _CountComputed.computed == 0 and again == expected
+    assert runner.test_loop.num_restored == 2

@@ -221,3 +221,27 @@ def test_affinity_net_dense_crf_of_the_propagated_masks(tmp_path):
     sweep = cams_to_probs(out.cams, dict(type='threshold', thr=0.25))
     expected = np.array([0, 2])[DenseCRF('psa')(img, sweep.numpy()).argmax(0)]
     assert np.array_equal(out.crf_sweep_preds[0].numpy(), expected)
+
+
+def test_affinity_net_test_cfg_keys_and_kinds():
+    """A typo (``num_iter=``) or a value of the wrong kind is an error
+    naming it, not a silently ignored setting."""
+    with pytest.raises(ValueError) as e:
+        _tiny_affinity_net(num_iter=8)
+    assert str(e.value) == (
+        "AffinityNet test_cfg: unknown key 'num_iter' (did you mean "
+        "'num_iters'?); the known keys are: beta, bg, crf, crf_images, "
+        'crf_sweep, crf_workers, num_iters, output_bg, radius, sweep_bg')
+    with pytest.raises(TypeError) as e:
+        _tiny_affinity_net(num_iters=8.5)
+    assert str(e.value) == ('AffinityNet test_cfg.num_iters must be an int, '
+                            'got 8.5 (float)')
+    with pytest.raises(TypeError, match=r"test_cfg.beta must be a number, "
+                       r"got '8' \(str\)"):
+        _tiny_affinity_net(beta='8')
+    with pytest.raises(ValueError, match=r"AffinityNet test_cfg.sweep_bg: "
+                       r"unknown key 'alpah' \(did you mean 'alpha'\?\)"):
+        _tiny_affinity_net(sweep_bg=dict(type='power', alpah=4))
+    with pytest.raises(ValueError, match=r"test_cfg.crf_sweep' \(did you "):
+        _tiny_affinity_net(**{'test_cfg.crf_sweep': [0.1]})
+    _tiny_affinity_net(num_iters=8, beta=8, crf_sweep=[0.1])

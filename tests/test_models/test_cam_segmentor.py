@@ -129,6 +129,87 @@ def test_bad_test_cfg():
         _identity_model(scales=())
 
 
+CAM_KEYS = ('bg, crf, crf_images, crf_sweep, crf_workers, flip, labels, '
+            'scales, score_thr')
+
+
+def _built_with_cfg_options(*options):
+    """The tiny CAM model of a config after ``--cfg-options *options``
+    (parsed by mmengine's DictAction, as the tools do)."""
+    import argparse
+
+    from mmengine.config import Config, DictAction
+    from mmengine.registry import init_default_scope
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(['--cfg-options', *options])
+    cfg = Config(dict(model=tiny_cam_model_cfg()))
+    cfg.merge_from_dict(args.cfg_options)
+    init_default_scope('mmseg')
+    return MODELS.build(cfg.model)
+
+
+def test_test_cfg_typo_is_an_error_naming_it():
+    """``scalse=`` used to be ignored (the default scales ran)."""
+    with pytest.raises(ValueError) as e:
+        _identity_model(scalse=(1.0, ))
+    assert str(e.value) == (
+        "CAMSegmentor test_cfg: unknown key 'scalse' (did you mean "
+        f"'scales'?); the known keys are: {CAM_KEYS}")
+    with pytest.raises(ValueError) as e:
+        _built_with_cfg_options('model.test_cfg.scalse=[1.0]',
+                                'model.test_cfg.flp=False')
+    assert str(e.value) == (
+        "CAMSegmentor test_cfg: unknown keys 'flp', 'scalse' (did you mean "
+        "'flip' for 'flp', 'scales' for 'scalse'?); the known keys are: "
+        f'{CAM_KEYS}')
+    # no close match: only the known keys
+    with pytest.raises(ValueError, match=r"unknown key 'mode'; the known"):
+        _identity_model(mode='whole')
+    # in the background rule too
+    with pytest.raises(ValueError) as e:
+        _built_with_cfg_options('model.test_cfg.bg.th=0.1')
+    assert str(e.value) == (
+        "CAMSegmentor test_cfg.bg: unknown key 'th' (did you mean 'thr'?); "
+        'the known keys are: alpha, output, thr, type')
+    # train_cfg is unused: any key in it is a mistake
+    with pytest.raises(ValueError) as e:
+        _built_with_cfg_options('model.train_cfg.lr=0.1')
+    assert str(e.value) == ("CAMSegmentor train_cfg: unknown key 'lr'; the "
+                            'known keys are: none (it is unused)')
+    _built_with_cfg_options('model.test_cfg.scales=[1.0]',
+                            'model.test_cfg.flip=False')  # known keys pass
+
+
+@pytest.mark.parametrize('option,message', [
+    ('flip=Flase', "flip must be True or False, got 'Flase' (str) "
+     '(--cfg-options keeps a value that is not a Python literal as a '
+     'string)'),
+    ('flip=1', 'flip must be True or False, got 1 (int)'),
+    ('score_thr=O.5', "score_thr must be a number, got 'O.5' (str) "
+     '(--cfg-options keeps a value that is not a Python literal as a '
+     'string)'),
+    ('score_thr=True', 'score_thr must be a number, got True (bool)'),
+    ('scales=[1.0,x]', "scales must be a list or tuple of numbers, got "
+     "[1.0, 'x'] (list) (--cfg-options keeps"),
+    ('crf_workers=2.0', 'crf_workers must be an int, got 2.0 (float)'),
+    ('crf_sweep=[0.1,O.3]', "crf_sweep must be a list or tuple of numbers, "
+     "got [0.1, 'O.3'] (list)"),
+    ('bg.thr=O.3', "thr must be a number, got 'O.3' (str)"),
+])
+def test_test_cfg_values_are_typed(option, message):
+    """``--cfg-options model.test_cfg.flip=Flase`` used to give the
+    string 'Flase', which is true."""
+    # (the tiny config has no bg rule: a valid one first)
+    with pytest.raises(TypeError) as e:
+        _built_with_cfg_options('model.test_cfg.bg.type=threshold',
+                                'model.test_cfg.bg.thr=0.3',
+                                'model.test_cfg.' + option)
+    where = 'CAMSegmentor test_cfg.bg.' if option.startswith('bg.') else \
+        'CAMSegmentor test_cfg.'
+    assert str(e.value).startswith(where + message), str(e.value)
+
+
 def test_missing_labels_in_gt_mode():
     model = _identity_model(scales=(1.0, ), flip=False)
     data = _ramp_batch([1])

@@ -451,3 +451,32 @@ def test_leading_eigenpairs_iterative_equals_eigh():
     # the full decomposition below the size limit gives the same
     top2, vec2 = leading_eigenpairs(cov, full_below=400)
     assert torch.allclose(top2, top, rtol=1e-10)
+
+
+def test_segmentor_test_cfg_keys_and_kinds():
+    """ClassPatternSegmentor's keys are CAMSegmentor's and Algorithm 1's;
+    a typo or a value of the wrong kind is an error naming it."""
+    with pytest.raises(ValueError) as e:
+        _model(margn=0.1)
+    assert str(e.value) == (
+        "ClassPatternSegmentor test_cfg: unknown key 'margn' (did you mean "
+        "'margin'?); the known keys are: bg, cam_sign, class_patterns, crf, "
+        'crf_images, crf_sweep, crf_workers, flip, ignore_index, labels, '
+        'margin, scales, score_thr')
+    with pytest.raises(ValueError, match=r"unknown key 'crf_sweeps' \(did "
+                       r"you mean 'crf_sweep'\?\)"):
+        _model(crf_sweeps=[0.1])
+    with pytest.raises(TypeError) as e:
+        _model(cam_sign='Flase')
+    assert str(e.value) == (
+        "ClassPatternSegmentor test_cfg.cam_sign must be True or False, got "
+        "'Flase' (str) (--cfg-options keeps a value that is not a Python "
+        'literal as a string)')
+    with pytest.raises(TypeError, match=r'test_cfg.ignore_index must be an '
+                       r'int, got 255.0 \(float\)'):
+        _model(ignore_index=255.0)
+    with pytest.raises(TypeError, match=r'test_cfg.class_patterns must be a '
+                       r'string or None, got 3 \(int\)'):
+        _model(class_patterns=3)
+    model = _model(margin=0, scales=[1.0], flip=False)
+    assert model.test_cfg['margin'] == 0 and model.test_cfg['flip'] is False

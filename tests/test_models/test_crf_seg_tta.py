@@ -57,6 +57,17 @@ def test_merge_without_crf_is_mmseg_average(tmp_path):
     assert torch.equal(out, torch.from_numpy(expected))
 
 
+def test_merge_keeps_the_image_id(tmp_path):
+    """The writer names files by img_id; mmseg's average drops it."""
+    init_default_scope('mmseg')
+    for crf in (None, 'psa'):
+        _, _, views = _image_and_views(tmp_path)
+        for v in views:
+            v.set_metainfo(dict(img_id='a/x'))
+        model = CRFSegTTAModel(module=TINY_SEG, crf=crf)
+        assert model.merge_preds([views])[0].img_id == 'a/x'
+
+
 def test_merge_with_crf_smooths_the_average(tmp_path):
     init_default_scope('mmseg')
     img, p, views = _image_and_views(tmp_path)

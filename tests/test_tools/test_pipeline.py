@@ -8,7 +8,9 @@ import json
 import os
 import os.path as osp
 import re
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ import pytest
 from mmengine.config import Config
 
 from mmwsss.apis.pipeline import (STAGE_KINDS, PipelineError, PipelineRunner,
-                                  StageKind, format_results,
+                                  StageKind, WorkDirLock, format_results,
                                   load_pipeline_config, stage_config,
                                   summarise_runs)
 from mmwsss.testing import REPO_ROOT, write_tiny_pipeline_config
@@ -154,9 +156,13 @@ def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_eps_affinitynet_pipeline(tmp_path):
-    """EPS -> AffinityNet (trained on the saved maps) -> DeepLab-v2."""
-    pipeline = write_tiny_pipeline_config(str(tmp_path), 'eps_affinitynet')
-    work = str(tmp_path / 'work')
+    """EPS -> AffinityNet (trained on the saved maps) -> DeepLab-v2, all of
+    it (configs, data, work dir) in a folder whose path has a space and a
+    non-ASCII character: the paths that stages hand on keep them."""
+    folder = tmp_path / 'wörk dir'
+    folder.mkdir()
+    pipeline = write_tiny_pipeline_config(str(folder), 'eps_affinitynet')
+    work = str(folder / 'work')
     _run_quiet(pipeline, work)
     run_dir = osp.join(work, 'seed_0')
     results = json.load(open(osp.join(work, 'results.json')))
@@ -234,6 +240,76 @@ def test_class_pattern_pipeline_fills_uncertain_pixels(tmp_path):
     again = _run_quiet(pipeline, work)
     assert again.stdout.count('done before') == len(stages)
     assert 'running' not in again.stdout
+
+
+def test_one_run_per_work_dir(tmp_path):
+    """A second run_pipeline.py into a work dir in use stops at once,
+    naming the first (pid, host, command, start time); the lock goes with
+    its holder, even when it is killed."""
+    pipeline = write_tiny_pipeline_config(str(tmp_path))
+    work = str(tmp_path / 'work')
+    first = subprocess.Popen(
+        _cmd(pipeline, work) + ['--quiet'],
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        log = osp.join(work, 'seed_0', 'classifier', 'stage.log')
+        deadline = time.time() + 120
+        while not osp.isfile(log):  # the first run is in its first stage
+            assert first.poll() is None, 'the first run ended early'
+            assert time.time() < deadline, 'no stage started in 120 s'
+            time.sleep(0.05)
+        start = time.time()
+        second = subprocess.run(
+            _cmd(pipeline, work) + ['--quiet'],
+            cwd=REPO_ROOT,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=300)
+        assert time.time() - start < 60  # refused up front
+        assert second.returncode == 1, second.stdout + second.stderr
+        command = shlex.join([osp.basename(sys.executable)] +
+                             _cmd(pipeline, work)[1:] + ['--quiet'])
+        msg = second.stderr
+        assert msg.startswith(
+            f'[pipeline] error: the work dir {work} is in use by another '
+            f'pipeline run: pid {first.pid} on {socket.gethostname()}, '
+            'started 20'), msg
+        assert f', command: {command}. Two runs in one work dir would run ' \
+            'every stage twice; wait for that run to end (or stop it) and ' \
+            'rerun, or use another --work-dir. (lock file: ' \
+            f'{osp.join(work, "pipeline.lock")})' in msg, msg
+        assert 'running' not in second.stdout
+        with open(log) as f:  # the classifier ran once, for the first run
+            assert f.read().count('tools/train.py') == 1
+        assert first.poll() is None
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    # killed, the first run no longer holds the work dir
+    with WorkDirLock(work) as lock:
+        info = json.load(open(lock.path))
+        assert info['pid'] == os.getpid()
+
+
+def test_work_dir_lock_is_released_on_exit_and_error(tmp_path):
+    work = str(tmp_path / 'w')
+    with WorkDirLock(work):
+        with pytest.raises(PipelineError, match=rf'pid {os.getpid()} on '):
+            WorkDirLock(work).acquire()
+        # a runner into that work dir is refused before any stage
+        runner = PipelineRunner(Config(dict(stages=[])), work, quiet=True)
+        with pytest.raises(PipelineError, match='is in use by another'):
+            runner.run()
+    with pytest.raises(ZeroDivisionError):
+        with WorkDirLock(work):
+            1 / 0
+    PipelineRunner(Config(dict(stages=[])), work, quiet=True).run()
+    assert open(osp.join(work, 'pipeline.lock')).read() == ''
 
 
 def test_failing_stage_stops_with_its_log(tmp_path):

@@ -108,3 +108,136 @@ def test_corrupt_checkpoint_is_named(tmp_path):
                           timeout=600)
     assert proc.returncode != 0
     assert f'checkpoint {bad} is corrupt' in proc.stderr
+
+
+def _run_rc(args, env_path=None):
+    """Run a tool; return (exit code, stdout + stderr)."""
+    env = dict(os.environ, PYTHONPATH=env_path or REPO_ROOT)
+    proc = subprocess.run([sys.executable] + args,
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _pngs_bytes(folder):
+    return {
+        f: open(osp.join(folder, f), 'rb').read()
+        for f in sorted(os.listdir(folder)) if f.endswith('.png')
+    }
+
+
+def test_another_checkpoint_into_the_same_out_is_computed(tmp_path):
+    """``tools/test.py CFG A.pth --out M`` then ``CFG B.pth --out M``: the
+    second gives B's masks and metrics (as a fresh run), not A's from the
+    cache; the same for another ``model.test_cfg``."""
+    work = str(tmp_path / 'work')
+    cfg = _write_config(tmp_path, 2)
+    _run(['tools/train.py', cfg, '--work-dir', work, '--cfg-options',
+          'default_hooks.checkpoint.interval=1'])
+    a, b = (osp.join(work, f'iter_{i}.pth') for i in (1, 2))
+
+    def test(ckpt, out, name, *options):
+        metrics = str(tmp_path / f'{name}.json')
+        args = ['tools/test.py', cfg, ckpt, '--work-dir', work, '--out',
+                str(tmp_path / out), '--metrics-json', metrics]
+        if options:
+            args += ['--cfg-options', *options]
+        log = _run(args)
+        return log, json.load(open(metrics))
+
+    _, first = test(a, 'M', 'a')
+    log, second = test(b, 'M', 'b')
+    assert 'finished by an earlier run' not in log
+    _, fresh = test(b, 'fresh_b', 'fresh_b')
+    assert second == fresh and second != first
+    assert _pngs_bytes(tmp_path / 'M') == _pngs_bytes(tmp_path / 'fresh_b')
+
+    # another background threshold into the same folder
+    thr = 'model.test_cfg.bg.thr=0.1'
+    log, third = test(b, 'M', 'thr', thr)
+    assert 'finished by an earlier run' not in log
+    assert 'configured (thr=0.1)' in log
+    _, fresh = test(b, 'fresh_thr', 'fresh_thr', thr)
+    assert third == fresh and third != second
+    assert _pngs_bytes(tmp_path / 'M') == _pngs_bytes(tmp_path / 'fresh_thr')
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    """``tools/test.py`` with a checkpoint of another model used to warn
+    about missing keys, write masks from an untrained head and exit 0."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from mmwsss.testing import write_tiny_seg_config
+    cfg = _write_config(tmp_path, 2)
+    seg = Config.fromfile(write_tiny_seg_config(
+        str(tmp_path / 'seg.py'), str(tmp_path / 'data')))
+    init_default_scope('mmseg')
+    other = str(tmp_path / 'deeplab.pth')
+    torch.save(dict(meta={}, state_dict=MODELS.build(seg.model).state_dict()),
+               other)
+    out = str(tmp_path / 'M')
+    args = ['tools/test.py', cfg, other, '--work-dir', str(tmp_path / 'w'),
+            '--out', out]
+    code, log = _run_rc(args)
+    assert code != 0
+    assert (f'RuntimeError: the checkpoint {other} does not fit the model '
+            'CAMSegmentor: 1 key(s) of the model are not in it '
+            '(cam_head.classifier.weight); 4 key(s) in it are not in the '
+            'model (decode_head.aspp.0.weight, decode_head.aspp.0.bias, '
+            'decode_head.aspp.1.weight, decode_head.aspp.1.bias). Is it the '
+            'checkpoint of another model or config? To load it anyway (what '
+            'does not match keeps its initialisation, with a warning), run '
+            'tools/test.py with --non-strict-load.') in log, log[-3000:]
+    assert not osp.isdir(out) or not os.listdir(out)  # nothing written
+    # asked for: loaded with mmengine's warning
+    code, log = _run_rc(args + ['--non-strict-load'])
+    assert code == 0, log[-3000:]
+    assert 'missing keys in source state_dict' in log
+    assert len(_pngs_bytes(out)) == 10
+
+
+def test_final_validation_killed_then_resumed_keeps_its_metrics(tmp_path):
+    """The pipeline's train stage reruns a killed training with --resume;
+    killed during the final validation (after the last checkpoint), the
+    resumed run used to have nothing left to do and wrote no metrics."""
+    cfg = _write_config(tmp_path, 2)
+    (tmp_path / 'kill_in_final_val.py').write_text(
+        'import os, signal\n'
+        'from mmengine.runner import ValLoop\n'
+        '_run = ValLoop.run\n\n\n'
+        'def run(self):\n'
+        '    if self.runner.iter == self.runner.max_iters:\n'
+        '        os.kill(os.getpid(), signal.SIGKILL)\n'
+        '    return _run(self)\n\n\n'
+        'ValLoop.run = run\n')
+    work = str(tmp_path / 'work')
+    metrics_json = osp.join(work, 'val_metrics.json')
+    args = ['tools/train.py', cfg, '--work-dir', work, '--metrics-json',
+            metrics_json]
+    killing = tmp_path / 'killing.py'
+    killing.write_text(
+        f'_base_ = [{cfg!r}]\n'
+        "custom_imports = dict(imports=['mmwsss', 'kill_in_final_val'])\n")
+    code, log = _run_rc(
+        ['tools/train.py', str(killing)] + args[2:],
+        env_path=REPO_ROOT + os.pathsep + str(tmp_path))
+    assert code == -9, log[-3000:]
+    assert open(osp.join(work, 'last_checkpoint')).read().strip().endswith(
+        'iter_2.pth')
+    assert not osp.exists(metrics_json)
+    log = _run(args + ['--resume'])
+    assert 'resumed epoch: 0, iter: 2' in log
+    resumed = json.load(open(metrics_json))
+    assert resumed['iter'] == 2
+    # the metrics of the uninterrupted run
+    other = str(tmp_path / 'other.json')
+    _run(['tools/train.py', cfg, '--work-dir', str(tmp_path / 'work2'),
+          '--metrics-json', other])
+    assert resumed == json.load(open(other))
+    assert 'multi-label/mAP' in resumed['metrics']

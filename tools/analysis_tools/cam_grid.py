@@ -27,6 +27,7 @@ from PIL import Image
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 from mmwsss.apis import set_data_root  # noqa: E402
+from mmwsss.engine import image_id  # noqa: E402
 from mmwsss.visualization import (load_cams, make_grid,  # noqa: E402
                                   make_grid_row)
 
@@ -65,8 +66,7 @@ def main():
     done = [
         i for i in range(len(dataset)) if osp.isfile(
             osp.join(args.pseudo_dir,
-                     osp.splitext(osp.basename(
-                         dataset.get_data_info(i)['img_path']))[0] + '.png'))
+                     image_id(dataset.get_data_info(i)) + '.png'))
     ]
     if not done:
         raise FileNotFoundError(
@@ -80,17 +80,17 @@ def main():
     bar = ProgressBar(len(chosen))
     for k, idx in enumerate(chosen):
         info = dataset.get_data_info(int(idx))
-        image_id = osp.splitext(osp.basename(info['img_path']))[0]
+        name = image_id(info)
         image = np.asarray(Image.open(info['img_path']).convert('RGB'))
         pseudo = np.asarray(
-            Image.open(osp.join(args.pseudo_dir, image_id + '.png')))
+            Image.open(osp.join(args.pseudo_dir, name + '.png')))
         gt = np.asarray(Image.open(info['seg_map_path'])) \
             if info.get('seg_map_path') else None
         rows.append(
-            make_grid_row(image, load_cams(cam_dir, image_id), pseudo, gt,
+            make_grid_row(image, load_cams(cam_dir, name), pseudo, gt,
                           palette, args.height))
         names = [dataset.metainfo['classes'][c] for c in info['img_labels']]
-        titles.append(f"{image_id}: {', '.join(names) or 'background only'}")
+        titles.append(f"{name}: {', '.join(names) or 'background only'}")
         if len(rows) == args.per_grid or k == len(chosen) - 1:
             path = osp.join(out_dir, f'grid_{len(written):03d}.png')
             Image.fromarray(make_grid(rows, titles)).save(path)

@@ -18,7 +18,8 @@ Reads ``COCO_ROOT/annotations/instances_{split}.json`` and writes
 * ``COCO_ROOT/cls_labels_{split}.npy``: a pickled dict ``{file_stem:
   float32[80]}`` of multi-hot image-level labels (the ``cls_labels.npy``
   format of PSA/IRN/EPS), i.e. the classes present in the label map.
-  Load it with ``np.load(path, allow_pickle=True).item()``.
+  Read it with :func:`mmwsss.datasets.load_cls_label_file` (which runs
+  no code from the pickle), or convert it with ``cls_labels_to_json.py``.
 
 All files are written atomically (temporary file in the same directory,
 then ``os.replace``). A rerun keeps the PNGs that already exist (their

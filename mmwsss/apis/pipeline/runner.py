@@ -1,14 +1,22 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Running the stages of a pipeline: processes, resume, stage configs."""
+import datetime
+import errno
 import hashlib
 import json
 import os
 import os.path as osp
+import shlex
 import socket
 import subprocess
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
 
 from mmengine.config import Config
 
@@ -16,11 +24,13 @@ from mmwsss.utils.io import atomic_write_bytes
 from .report import format_results, summarise_runs
 from .stages import STAGE_KINDS, PipelineError
 
-__all__ = ['PipelineRunner', 'WSSSPipeline', 'stage_config']
+__all__ = ['PipelineRunner', 'WSSSPipeline', 'WorkDirLock', 'stage_config']
 
 REPO_ROOT = osp.dirname(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 STAGE_CONFIG = 'stage_config.py'
+#: The lock file of a work dir (see :class:`WorkDirLock`).
+LOCK_FILE = 'pipeline.lock'
 
 
 def _free_port() -> int:
@@ -58,6 +68,105 @@ def stage_config(config: str, options: Dict) -> Config:
     return cfg
 
 
+class WorkDirLock:
+    """One pipeline run per work dir: an exclusive lock on
+    ``<work_dir>/pipeline.lock``.
+
+    The lock is an ``fcntl.flock`` on the open file, so the kernel releases
+    it when the holder exits in any way (end, exception, ``kill -9``, a
+    crash): a stale lock file never blocks a later run. While held, the
+    file holds its holder (pid, host, command, start time, as JSON), which
+    the run that is refused names. On file systems where ``flock`` is not
+    supported the run goes on without a lock, with a warning.
+
+    Use as a context manager::
+
+        with WorkDirLock(work_dir):
+            ...
+
+    Args:
+        work_dir (str): The work dir (created if needed).
+
+    Raises:
+        PipelineError: On entering, when another process holds the lock.
+    """
+
+    def __init__(self, work_dir: str) -> None:
+        self.work_dir = osp.abspath(work_dir)
+        self.path = osp.join(self.work_dir, LOCK_FILE)
+        self._fd: Optional[int] = None
+
+    @staticmethod
+    def holder_info() -> dict:
+        """What the lock file says about this process."""
+        return dict(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            command=shlex.join([osp.basename(sys.executable)] + sys.argv),
+            started=datetime.datetime.now().astimezone().isoformat(
+                timespec='seconds'))
+
+    def _holder_text(self, fd: int) -> str:
+        try:
+            raw = os.pread(fd, 65536, 0).decode(errors='replace')
+            info = json.loads(raw)
+            return (f"pid {info['pid']} on {info['host']}, started "
+                    f"{info['started']}, command: {info['command']}")
+        except (OSError, ValueError, KeyError, TypeError):
+            return 'a process that has not written its details yet'
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`PipelineError` naming the holder."""
+        if self._fd is not None:
+            return
+        os.makedirs(self.work_dir, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        if fcntl is None:  # pragma: no cover - not POSIX
+            os.close(fd)
+            print('[pipeline] warning: no fcntl on this system, the work '
+                  'dir is not locked', flush=True)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            try:
+                if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    holder = self._holder_text(fd)
+                    raise PipelineError(
+                        f'the work dir {self.work_dir} is in use by another '
+                        f'pipeline run: {holder}. Two runs in one work dir '
+                        'would run every stage twice; wait for that run to '
+                        'end (or stop it) and rerun, or use another '
+                        f'--work-dir. (lock file: {self.path})') from None
+                print(f'[pipeline] warning: cannot lock {self.path} ({e}); '
+                      'running without a lock', flush=True)
+                return
+            finally:
+                os.close(fd)
+        text = json.dumps(self.holder_info())
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Release the lock (the file stays, empty)."""
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, 0)
+        except OSError:  # pragma: no cover - nothing to tidy then
+            pass
+        os.close(self._fd)  # closing the file releases the lock
+        self._fd = None
+
+    def __enter__(self) -> 'WorkDirLock':
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class PipelineRunner:
     """Run the stages of one pipeline config for one or more seeds.
 
@@ -78,7 +187,9 @@ class PipelineRunner:
     seed, data root) is unchanged, and stops with a clear message when it
     has changed, instead of mixing results of two settings. An interrupted
     stage resumes (a training from its last checkpoint, a test from its
-    last finished image). The reported metrics of all stages go to
+    last finished image). One run at a time uses a work dir: a second
+    one stops at once, naming the first (:class:`WorkDirLock`). The
+    reported metrics of all stages go to
     ``work_dir/results.json`` and are printed as a table
     (:mod:`~mmwsss.apis.pipeline.report`).
 
@@ -299,8 +410,16 @@ class PipelineRunner:
         }
 
     def run(self) -> dict:
-        """Run every seed, write ``results.json`` and return its content."""
-        os.makedirs(self.work_dir, exist_ok=True)
+        """Run every seed, write ``results.json`` and return its content.
+
+        Raises:
+            PipelineError: When another run holds the work dir, or a stage
+                fails.
+        """
+        with WorkDirLock(self.work_dir):
+            return self._run()
+
+    def _run(self) -> dict:
         start = time.time()
         runs = [self.run_seed(s) for s in self.seeds]
         results = summarise_runs(runs, self.result_labels())

@@ -36,18 +36,23 @@ class PackWSSSInputs(PackSegInputs):
       ``LoadSaliencyMap``) or ``'selected_classes'`` (from
       :class:`~mmwsss.datasets.PerClassDrawDataset`).
 
-    Keys absent from the results are skipped.
+    Keys absent from the results are skipped. The image id ``img_id`` of a
+    :class:`~mmwsss.datasets.BaseWSSSDataset` (its path under the image
+    folder, which names the files a test pass writes, see
+    :func:`~mmwsss.engine.image_id`) is always packed into the metainfo,
+    whatever ``meta_keys`` says.
 
     Required Keys:
 
     - img, gt_score (from a :class:`~mmwsss.datasets.BaseWSSSDataset`)
+    - img_id (optional)
     - gt_seg_map (optional), img_labels (optional)
     - the declared ``algorithm_keys`` / ``pixel_keys`` (optional)
 
     Added Keys:
 
-    - inputs, data_samples (with ``gt_score``, the declared fields and the
-      meta keys)
+    - inputs, data_samples (with ``gt_score``, the declared fields, the
+      meta keys and ``img_id``)
 
     Args:
         meta_keys (Sequence[str]): Meta keys as in ``PackSegInputs``, plus
@@ -131,6 +136,8 @@ class PackWSSSInputs(PackSegInputs):
         gt_score = torch.from_numpy(
             np.asarray(results['gt_score'], dtype=np.float32))
         data_sample = packed['data_samples']
+        if 'img_id' in results:
+            data_sample.set_metainfo(dict(img_id=results['img_id']))
         data_sample.set_data(dict(gt_score=gt_score))
         for key in self.algorithm_keys:
             if key in results:

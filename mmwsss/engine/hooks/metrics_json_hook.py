@@ -34,18 +34,32 @@ class MetricsJsonHook(Hook):
     written atomically by the main process, as ``{"iter": i, "metrics":
     {...}}``; non-numeric values are stored as strings.
 
+    The file always ends with the validation of the last iteration: a run
+    that ends without one validates when training ends (``final_val``).
+    That is the case of a run killed during its final validation (after
+    the checkpoint of its last iteration was saved) and resumed: the
+    resumed run has no iteration left, so mmengine's loop would not
+    validate, and the file would be missing or hold an earlier
+    validation's metrics.
+
     Args:
         path (str): Where to write the JSON file.
+        final_val (bool): Validate when training ends without a validation
+            of its last iteration (and the config has a ``val_cfg``).
+            Defaults to True.
     """
 
     priority = 'LOW'
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, final_val: bool = True) -> None:
         self.path = path
+        self.final_val = final_val
+        self._val_iter: Optional[int] = None
 
     def after_val_epoch(self,
                         runner,
                         metrics: Optional[Dict[str, float]] = None) -> None:
+        self._val_iter = runner.iter
         if not is_main_process():
             return
         atomic_write_bytes(
@@ -53,3 +67,24 @@ class MetricsJsonHook(Hook):
             json.dumps(
                 dict(iter=runner.iter, metrics=metrics_to_jsonable(metrics)),
                 indent=2).encode())
+
+    def after_train(self, runner) -> None:
+        """Validate the last iteration when this run has not (resumed at
+        its end)."""
+        if not self.final_val or self._val_iter == runner.iter:
+            return
+        val_loop = runner.val_loop
+        if val_loop is None:
+            return
+        from mmengine.runner import EpochBasedTrainLoop
+        loop = runner.train_loop
+        val_begin = getattr(loop, 'val_begin', 1)
+        progress = runner.epoch if isinstance(
+            loop, EpochBasedTrainLoop) else runner.iter
+        if progress < val_begin:
+            return
+        runner.logger.info(
+            f'MetricsJsonHook: no validation of iteration {runner.iter} in '
+            'this run (e.g. resumed after its last iteration); validating '
+            'now')
+        val_loop.run()

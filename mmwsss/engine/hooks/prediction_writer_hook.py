@@ -15,15 +15,36 @@ __all__ = ['PredictionWriterHook', 'image_id']
 
 
 def image_id(metainfo: dict) -> str:
-    """A sample's image id: the basename of ``img_path`` without extension.
+    """A sample's image id, which names the files written for it.
+
+    The ``img_id`` of an mmwsss dataset (the image's path under the image
+    folder without extension, e.g. ``'2007_000032'`` or ``'a/x'``; see
+    :class:`~mmwsss.datasets.BaseWSSSDataset`), else, for samples of other
+    datasets, the basename of ``img_path`` without extension.
 
     Args:
         metainfo (dict): The sample's metainfo (or its dict form).
 
     Returns:
         str: E.g. ``'2007_000032'`` for ``.../JPEGImages/2007_000032.jpg``.
+
+    Raises:
+        ValueError: If the id is empty, absolute or has a ``.``/``..``
+            component, so that a file named by it would leave its folder.
     """
-    return osp.splitext(osp.basename(metainfo['img_path']))[0]
+    name = metainfo.get('img_id')
+    if name is None:
+        return osp.splitext(osp.basename(metainfo['img_path']))[0]
+    name = str(name)
+    parts = name.replace('\\', '/').split('/')
+    if not name or osp.isabs(name) or any(p in ('', '.', '..')
+                                          for p in parts):
+        raise ValueError(
+            f'image id {name!r} of {metainfo.get("img_path")} is not a '
+            'relative path inside its folder (empty, absolute, or with an '
+            'empty, "." or ".." component); the files named by it would '
+            'leave the output folder')
+    return name
 
 
 @HOOKS.register_module()
@@ -45,7 +66,10 @@ class PredictionWriterHook(Hook):
       :class:`~mmwsss.models.AffinityNet`.
 
     Both are written atomically (:mod:`mmwsss.utils.io`), the mask first.
-    The image id is the basename of ``img_path`` without extension. In a
+    The image id is the sample's ``img_id`` (see :func:`image_id`): the
+    image's path under the image folder, so that split entries ``a/x`` and
+    ``b/x`` get ``<out_dir>/a/x.png`` and ``<out_dir>/b/x.png`` (sub-folders
+    are created); for flat ids, the file name without extension. In a
     distributed run each process writes the images of its shard.
 
     Args:

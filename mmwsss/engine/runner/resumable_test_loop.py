@@ -103,7 +103,9 @@ class ResumableTestLoop(TestLoop):
 
     - after each computed batch (its hooks, and so the writers, have run),
       every image's metric results are cached in
-      ``<out_dir of the first writer>/.cache/<image id>.npz`` (atomically;
+      ``<out_dir of the first writer>/.cache/<image id>.npz`` (the id of
+      :func:`~mmwsss.engine.image_id`, which the writers name their files
+      by: split entries ``a/x`` and ``b/x`` have two entries; atomically;
       arrays, tensors, strings and numbers, no pickle), with the SHA-256 of
       a *signature* of what made them: the model config, the checkpoint's
       bytes (``load_from``), the test dataset config and the evaluator

@@ -8,7 +8,10 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from mmwsss.models.utils.cam_utils import background_score, check_bg_rule
+from mmwsss.models.utils.cfg_check import (check_cfg_keys,
+                                           merge_checked_cfg)
 from mmwsss.models.utils.postprocess import (POSTPROCESS_CFG_DEFAULTS,
+                                             POSTPROCESS_CFG_KINDS,
                                              PseudoMaskPostProcessor)
 from mmwsss.models.utils.random_walk import affinity_pairs, random_walk
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
@@ -73,8 +76,10 @@ class AffinityNet(BackboneSegmentor):
         neck (dict, optional): Defaults to None.
         data_preprocessor (dict, optional): Defaults to None.
         train_cfg (dict, optional): Unused (the pair radius of training is
-            the head's ``radius``).
-        test_cfg (dict, optional): Random walk settings, merged over:
+            the head's ``radius``; any key in it is an error).
+        test_cfg (dict, optional): Random walk settings, merged over
+            :attr:`default_test_cfg` (unknown keys and values of the wrong
+            kind are an error naming them):
 
             - ``radius`` (int): pair radius, default 5 (PSA ``infer_aff``).
             - ``beta`` (float): ``W^beta``, default 8 (PSA).
@@ -94,6 +99,12 @@ class AffinityNet(BackboneSegmentor):
         init_cfg (dict, optional): Defaults to None.
     """
 
+    #: Every ``test_cfg`` key and its default.
+    default_test_cfg = _DEFAULT_TEST_CFG
+    #: The kinds of the typed ``test_cfg`` values.
+    test_cfg_kinds = dict(
+        radius='int', beta='number', num_iters='int', **POSTPROCESS_CFG_KINDS)
+
     def __init__(self,
                  backbone: ConfigType,
                  aff_head: ConfigType,
@@ -108,13 +119,15 @@ class AffinityNet(BackboneSegmentor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.aff_head = MODELS.build(aff_head)
+        name = type(self).__name__
+        check_cfg_keys(train_cfg or {}, (), f'{name} train_cfg')
         self.train_cfg = train_cfg
-        cfg = dict(_DEFAULT_TEST_CFG)
-        cfg.update(test_cfg or {})
-        check_bg_rule(cfg['bg'])
-        check_bg_rule(cfg['sweep_bg'])
+        cfg = merge_checked_cfg(self.default_test_cfg, test_cfg,
+                                f'{name} test_cfg', self.test_cfg_kinds)
+        check_bg_rule(cfg['bg'], f'{name} test_cfg.bg')
+        check_bg_rule(cfg['sweep_bg'], f'{name} test_cfg.sweep_bg')
         if cfg['output_bg'] != 'propagated':
-            check_bg_rule(cfg['output_bg'])
+            check_bg_rule(cfg['output_bg'], f'{name} test_cfg.output_bg')
         if int(cfg['num_iters']) < 0 or float(cfg['beta']) <= 0:
             raise ValueError('AffinityNet test_cfg: num_iters must be >= 0 '
                              f"and beta > 0, got {cfg['num_iters']} and "

@@ -8,7 +8,10 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from mmwsss.models.utils.cam_utils import check_bg_rule, normalize_cams
+from mmwsss.models.utils.cfg_check import (check_cfg_keys,
+                                           merge_checked_cfg)
 from mmwsss.models.utils.postprocess import (POSTPROCESS_CFG_DEFAULTS,
+                                             POSTPROCESS_CFG_KINDS,
                                              PseudoMaskPostProcessor)
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, OptSampleList,
@@ -77,9 +80,12 @@ class CAMSegmentor(BackboneSegmentor):
         neck (dict, optional): Neck config. Defaults to None.
         data_preprocessor (dict, optional): Usually
             ``SegDataPreProcessor``. Defaults to None.
-        train_cfg (dict, optional): Unused, kept for the mmseg interface.
+        train_cfg (dict, optional): Unused, kept for the mmseg interface
+            (any key in it is an error).
         test_cfg (dict, optional): CAM inference settings, merged over the
-            defaults:
+            defaults (:attr:`default_test_cfg`); a key that is not one of
+            them, or a value of the wrong kind (``flip='Flase'``), is an
+            error naming it:
 
             - ``scales`` (tuple[float]): image scales, default
               ``(1.0, 0.5, 1.5, 2.0)`` (IRN/PSA ``make_cam``).
@@ -105,6 +111,17 @@ class CAMSegmentor(BackboneSegmentor):
         init_cfg (dict, optional): Defaults to None.
     """
 
+    #: Every ``test_cfg`` key and its default.
+    default_test_cfg = _DEFAULT_TEST_CFG
+    #: The kinds of the typed ``test_cfg`` values (see
+    #: :func:`~mmwsss.models.utils.merge_checked_cfg`).
+    test_cfg_kinds = dict(
+        scales='numbers',
+        flip='bool',
+        labels='str',
+        score_thr='number',
+        **POSTPROCESS_CFG_KINDS)
+
     def __init__(self,
                  backbone: ConfigType,
                  cam_head: ConfigType,
@@ -119,15 +136,20 @@ class CAMSegmentor(BackboneSegmentor):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.cam_head = MODELS.build(cam_head)
+        name = type(self).__name__
+        check_cfg_keys(train_cfg or {}, (), f'{name} train_cfg')
         self.train_cfg = train_cfg
-        cfg = dict(_DEFAULT_TEST_CFG)
-        cfg.update(test_cfg or {})
+        cfg = merge_checked_cfg(self.default_test_cfg, test_cfg,
+                                f'{name} test_cfg', self.test_cfg_kinds)
         if cfg['labels'] not in ('gt', 'pred'):
             raise ValueError("test_cfg.labels must be 'gt' or 'pred', got "
                              f"{cfg['labels']!r}")
         if not cfg['scales']:
             raise ValueError('test_cfg.scales must not be empty')
-        check_bg_rule(cfg['bg'])
+        if any(s <= 0 for s in cfg['scales']):
+            raise ValueError(f'{name} test_cfg.scales must be > 0, got '
+                             f"{cfg['scales']!r}")
+        check_bg_rule(cfg['bg'], f'{name} test_cfg.bg')
         self.test_cfg = cfg
         self.postprocessor = PseudoMaskPostProcessor.from_test_cfg(cfg)
 

@@ -144,8 +144,10 @@ class ClassPatternSegmentor(CAMSegmentor):
             Defaults to 'input'.
         neck (dict, optional): Neck config. Defaults to None.
         data_preprocessor (dict, optional): Defaults to None.
-        train_cfg (dict, optional): Unused.
-        test_cfg (dict, optional): Merged over the defaults:
+        train_cfg (dict, optional): Unused (any key in it is an error).
+        test_cfg (dict, optional): Merged over the defaults
+            (:attr:`default_test_cfg`; unknown keys and values of the wrong
+            kind are an error, as for :class:`~mmwsss.models.CAMSegmentor`):
 
             - ``class_patterns`` (str, optional): a class-pattern file to
               read instead of fitting. Defaults to None.
@@ -166,6 +168,16 @@ class ClassPatternSegmentor(CAMSegmentor):
 
     #: File stem of the saved state (``FitModelStateHook``).
     fitted_state_name = 'class_patterns'
+    #: Every ``test_cfg`` key and its default (CAMSegmentor's keys, some
+    #: with other defaults, and Algorithm 1's).
+    default_test_cfg = {**CAMSegmentor.default_test_cfg, **_DEFAULT_TEST_CFG}
+    #: The kinds of the typed ``test_cfg`` values.
+    test_cfg_kinds = dict(
+        CAMSegmentor.test_cfg_kinds,
+        class_patterns='str_or_none',
+        margin='number',
+        ignore_index='int',
+        cam_sign='bool')
 
     def __init__(self,
                  backbone: ConfigType,
@@ -179,15 +191,13 @@ class ClassPatternSegmentor(CAMSegmentor):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        cfg = dict(_DEFAULT_TEST_CFG)
-        cfg.update(test_cfg or {})
         super().__init__(
             backbone=backbone,
             cam_head=cam_head,
             neck=neck,
             data_preprocessor=data_preprocessor,
             train_cfg=train_cfg,
-            test_cfg=cfg,
+            test_cfg=test_cfg,
             init_cfg=init_cfg)
         try:
             module = self.get_submodule(feature_layer)

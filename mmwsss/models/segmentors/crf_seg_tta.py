@@ -51,9 +51,18 @@ class CRFSegTTAModel(SegTTAModel):
         self.crf_step = None if self.crf is None else DenseCRFStep(self.crf)
 
     def merge_preds(self, data_samples_list: List[SampleList]) -> SampleList:
-        """Average the augmented predictions, then apply the CRF."""
+        """Average the augmented predictions, then apply the CRF.
+
+        The merged sample keeps the image id (``img_id``) of the views, by
+        which :class:`~mmwsss.engine.PredictionWriterHook` names its files
+        (mmseg's average keeps only ``img_path``).
+        """
         if self.crf is None:
-            return super().merge_preds(data_samples_list)
+            merged = super().merge_preds(data_samples_list)
+            for sample, views in zip(merged, data_samples_list):
+                if 'img_id' in views[0].metainfo:
+                    sample.set_metainfo(dict(img_id=views[0].img_id))
+            return merged
         if self.module.out_channels == 1:
             raise ValueError('CRFSegTTAModel needs a multi-class segmentor '
                              '(out_channels > 1)')

@@ -1,10 +1,12 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from .cam_utils import (background_score, cams_to_label, cams_to_probs,
                         check_bg_rule, normalize_cams, power_to_threshold)
+from .cfg_check import check_cfg_keys, check_cfg_types, merge_checked_cfg
 from .class_pattern import (ClassPatternAccumulator, class_pattern_mask,
                             class_pattern_projections, leading_eigenpairs)
-from .postprocess import (POSTPROCESS_CFG_DEFAULTS, DenseCRFStep,
-                          PseudoMaskPostProcessor, read_image_at)
+from .postprocess import (POSTPROCESS_CFG_DEFAULTS, POSTPROCESS_CFG_KINDS,
+                          DenseCRFStep, PseudoMaskPostProcessor,
+                          read_image_at)
 from .random_walk import (affinity_pairs, dense_random_walk,
                           pair_displacements, random_walk)
 
@@ -14,5 +16,7 @@ __all__ = [
     'affinity_pairs', 'random_walk', 'dense_random_walk',
     'ClassPatternAccumulator', 'class_pattern_projections',
     'class_pattern_mask', 'leading_eigenpairs', 'DenseCRFStep',
-    'PseudoMaskPostProcessor', 'POSTPROCESS_CFG_DEFAULTS', 'read_image_at'
+    'PseudoMaskPostProcessor', 'POSTPROCESS_CFG_DEFAULTS',
+    'POSTPROCESS_CFG_KINDS', 'read_image_at', 'merge_checked_cfg',
+    'check_cfg_keys', 'check_cfg_types'
 ]

@@ -31,28 +31,44 @@ __all__ = [
 ]
 
 
-def check_bg_rule(rule: Dict) -> Dict:
+#: The keys of a background rule (``output`` is the ``'model'`` marker of
+#: a model that makes its own mask).
+BG_RULE_KEYS = ('type', 'thr', 'alpha', 'output')
+
+
+def check_bg_rule(rule: Dict, where: Optional[str] = None) -> Dict:
     """Validate a background rule dict and return it.
 
     Args:
         rule (dict): ``dict(type='threshold', thr=t)`` with ``0 <= t <= 1``
-            or ``dict(type='power', alpha=a)`` with ``a > 0``.
+            or ``dict(type='power', alpha=a)`` with ``a > 0`` (numbers, not
+            strings or booleans); no keys but :data:`BG_RULE_KEYS`.
+        where (str, optional): Where the rule is set, for the messages
+            (e.g. ``'CAMSegmentor test_cfg.bg'``). Defaults to None.
 
     Returns:
         dict: The same rule.
     """
+    from .cfg_check import check_cfg_keys, check_cfg_types
+    name = f'{where}: background rule' if where else 'background rule'
+    if not isinstance(rule, dict):
+        raise TypeError(f'{name} must be a dict, e.g. '
+                        f"dict(type='threshold', thr=0.15), got {rule!r}")
+    check_cfg_keys(rule, BG_RULE_KEYS, where or 'background rule')
     kind = rule.get('type')
     if kind == 'threshold':
+        check_cfg_types(rule, dict(thr='number'), where or 'background rule')
         thr = rule.get('thr')
         if thr is None or not 0 <= float(thr) <= 1:
-            raise ValueError(
-                f'background rule {rule}: "thr" must be in [0, 1]')
+            raise ValueError(f'{name} {rule}: "thr" must be in [0, 1]')
     elif kind == 'power':
+        check_cfg_types(rule, dict(alpha='number'),
+                        where or 'background rule')
         alpha = rule.get('alpha')
         if alpha is None or float(alpha) <= 0:
-            raise ValueError(f'background rule {rule}: "alpha" must be > 0')
+            raise ValueError(f'{name} {rule}: "alpha" must be > 0')
     else:
-        raise ValueError(f'background rule {rule}: "type" must be '
+        raise ValueError(f'{name} {rule}: "type" must be '
                          "'threshold' or 'power'")
     return rule
 

@@ -36,13 +36,18 @@ from .cam_utils import cams_to_label, cams_to_probs, check_bg_rule
 
 __all__ = [
     'DenseCRFStep', 'PseudoMaskPostProcessor', 'POSTPROCESS_CFG_DEFAULTS',
-    'read_image_at'
+    'POSTPROCESS_CFG_KINDS', 'read_image_at'
 ]
 
 #: The ``test_cfg`` keys of :class:`PseudoMaskPostProcessor` and their
 #: defaults (no CRF).
 POSTPROCESS_CFG_DEFAULTS: Dict = dict(
     crf=None, crf_images='all', crf_sweep=(), crf_workers=1)
+
+#: The kinds of the typed ones (see
+#: :func:`~mmwsss.models.utils.cfg_check.check_cfg_types`).
+POSTPROCESS_CFG_KINDS: Dict = dict(
+    crf_images='str', crf_sweep='numbers', crf_workers='int')
 
 CRF_IMAGES = ('all', 'single_class')
 
