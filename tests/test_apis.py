@@ -44,7 +44,7 @@ def test_apply_common_args(tmp_path):
 def test_set_data_root_reaches_a_model_dataloader(tmp_path):
     """The data a model fits its state on (the class patterns' draw of the
     MSRC config, wrapped in PerClassDrawDataset) follows --data-root."""
-    cfg = get_config('dcp/dcp-c41_r18w32-d16_1xb16-2.2k_msrc21-96x96.py')
+    cfg = get_config('classpattern/classpattern-c41_r18w32-d16_1xb16-2.2k_msrc21-96x96.py')
     assert set_data_root(cfg, str(tmp_path)) == 4
     fit = cfg.model.pattern_dataloader.dataset
     assert fit.type == 'PerClassDrawDataset' and 'data_root' not in fit

@@ -55,13 +55,6 @@ test_dataloader = dict(
         label_source='mask',
         file_suffixes=dict(cam_path='.npz'),
         pipeline=test_pipeline))
-max_iters = 600
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
-    dict(type='PolyLR', power=0.9, begin=50, end=max_iters, by_epoch=False)
-]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)
-default_hooks = dict(checkpoint=dict(interval=max_iters))
 # the full default sweep (0.05 ... 0.90): walked CAMs of weak classifiers
 # peak at high thresholds
 test_evaluator = dict(sweep=None)

@@ -6,7 +6,7 @@
 # with the PSA parameters.
 _base_ = [
     '../_base_/models/cam_r18.py', '../_base_/datasets/synthetic_cls.py',
-    '../_base_/default_runtime.py', '../_base_/schedules/schedule_cam_poly.py'
+    '../_base_/default_runtime.py', '../_base_/schedules/schedule_adamw-poly_cpu.py'
 ]
 model = dict(
     backbone=dict(stem_channels=32, base_channels=32),
@@ -27,15 +27,3 @@ custom_hooks = [
     dict(type='ProgressBarHook'),
     dict(type='PredictionWriterHook', save_maps=True),
 ]
-max_iters = 600
-optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
-    paramwise_cfg=dict(custom_keys={'cam_head': dict(lr_mult=1.0)}))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
-    dict(type='PolyLR', power=0.9, begin=50, end=max_iters, by_epoch=False)
-]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-default_hooks = dict(
-    logger=dict(interval=25), checkpoint=dict(interval=max_iters))
-randomness = dict(seed=0)

@@ -8,7 +8,7 @@
 _base_ = [
     '../_base_/models/deeplabv2_r101-d8.py',
     '../_base_/datasets/msrc21_seg.py', '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_seg_poly.py'
+    '../_base_/schedules/schedule_adamw-poly_cpu.py'
 ]
 crop_size = (128, 128)
 data_preprocessor = dict(size=crop_size)
@@ -22,15 +22,8 @@ model = dict(
         norm_eval=False),
     decode_head=dict(in_channels=256))
 max_iters = 1000
-optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, weight_decay=0.05),
-    paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=1.0)}))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
-    dict(type='PolyLR', power=0.9, begin=50, end=max_iters, by_epoch=False)
-]
+optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
     logger=dict(interval=50), checkpoint=dict(interval=max_iters))
-randomness = dict(seed=0)
 tta_model = dict(type='CRFSegTTAModel', crf=None)

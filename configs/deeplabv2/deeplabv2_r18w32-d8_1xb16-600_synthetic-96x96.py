@@ -7,7 +7,7 @@
 _base_ = [
     '../_base_/models/deeplabv2_r101-d8.py',
     '../_base_/datasets/synthetic_seg.py', '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_seg_poly.py'
+    '../_base_/schedules/schedule_adamw-poly_cpu.py'
 ]
 crop_size = (96, 96)
 data_preprocessor = dict(size=crop_size)
@@ -20,18 +20,6 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=False),
     decode_head=dict(in_channels=256, num_classes=6))
-max_iters = 600
-# From scratch: AdamW (as for the CPU CAM classifiers), not DeepLab's SGD.
-optim_wrapper = dict(
-    optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
-    paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=1.0)}))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, begin=0, end=50, by_epoch=False),
-    dict(type='PolyLR', power=0.9, begin=50, end=max_iters, by_epoch=False)
-]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-default_hooks = dict(
-    logger=dict(interval=50), checkpoint=dict(interval=max_iters))
-randomness = dict(seed=0)
+default_hooks = dict(logger=dict(interval=50))
 # final test: --tta (scales 0.75-2.0 + flip), optionally --cfg-options tta_model.crf=NAME
 tta_model = dict(type='CRFSegTTAModel', crf=None)

@@ -7,61 +7,34 @@
 # ResNet-101, COCO-initialised: see that config for the checkpoint to
 # supply) -> val single scale, and multi-scale + flip + dense CRF
 # (DeepLab-v2 parameters).
-_cam = '../cam/cam_r50-d16_1xb16-3.3k_voc12aug-512x512.py'
-_seg = ('../deeplabv2/'
-        'deeplabv2_r101-d8-coco-pre_1xb10-20k_voc12aug-321x321.py')
-stages = [
-    dict(name='classifier', kind='train', config=_cam),
-    dict(
-        name='pseudo_masks',
-        kind='test',
-        config=_cam,
-        out=True,
-        inputs=dict(checkpoint='classifier.checkpoint'),
+_base_ = ['./_base_/cam-deeplabv2.py']
+configs = dict(
+    classifier='../cam/cam_r50-d16_1xb16-3.3k_voc12aug-512x512.py',
+    segmentation=('../deeplabv2/'
+                  'deeplabv2_r101-d8-coco-pre_1xb10-20k_voc12aug-321x321.py'))
+stages = dict(
+    pseudo_masks=dict(
         cfg_options={
-            'model.test_cfg.crf': None,
             'test_dataloader.dataset.ann_file':
             'ImageSets/Segmentation/train_aug.txt',
             'test_dataloader.dataset.data_prefix.seg_map_path':
             'SegmentationClassAug',
         },
         report=dict(
-            cam_pseudo_mask_mIoU=dict(
-                metric='mIoU',
-                label='CAM pseudo-mask mIoU (train_aug, configured bg)'),
-            cam_pseudo_mask_oracle_mIoU=dict(
-                metric='oracle_mIoU',
-                label='CAM pseudo-mask mIoU (train_aug, oracle bg)'),
-            cam_pseudo_mask_gt_free_mIoU=dict(
-                metric='gt_free_mIoU',
-                label='CAM pseudo-mask mIoU (train_aug, GT-free bg)'))),
-    dict(
-        name='segmentation',
-        kind='train',
-        config=_seg,
+            pseudo_mask_mIoU=dict(
+                label='pseudo-mask mIoU (train_aug, configured bg)'),
+            pseudo_mask_oracle_mIoU=dict(
+                label='pseudo-mask mIoU (train_aug, oracle bg)'),
+            pseudo_mask_gt_free_mIoU=dict(
+                label='pseudo-mask mIoU (train_aug, GT-free bg)'))),
+    refinement=None,
+    segmentation=dict(
         inputs={
             'train_dataloader.dataset.data_prefix.seg_map_path':
             'pseudo_masks.masks'
         }),
-    dict(
-        name='test',
-        kind='test',
-        config=_seg,
-        inputs=dict(checkpoint='segmentation.checkpoint'),
-        report=dict(
-            val_mIoU=dict(metric='mIoU', label='val mIoU, single scale'))),
-    dict(
-        name='test_tta',
-        kind='test',
-        config=_seg,
-        tta=True,
-        inputs=dict(checkpoint='segmentation.checkpoint'),
+    test_tta=dict(
         cfg_options={'tta_model.crf': 'deeplab-v2'},
         report=dict(
-            val_mIoU_tta=dict(
-                metric='mIoU', label='val mIoU, MS+flip + CRF (deeplab-v2)'))),
-]
-seed = 0
-repeat = 1
+            val_mIoU_tta=dict(label='val mIoU, MS+flip + CRF (deeplab-v2)'))))
 nproc = 4
-data_root = None

@@ -4,79 +4,13 @@
 #   python tools/run_pipeline.py \
 #       configs/pipelines/pipeline_eps-affinitynet-deeplabv2_wr38d_voc12aug.py
 # EPS used no CRF for its pseudo masks (README).
-_cls = '../eps/eps_wr38d-d8_1xb8-20k_voc12aug-448x448.py'
-_aff = '../affinitynet/affinitynet_wr38d-d8_1xb8-10.6k_voc12aug-448x448.py'
-_seg = '../deeplabv2/deeplabv2_r101-d8-coco-pre_1xb10-20k_voc12aug-321x321.py'
-stages = [
-    dict(name='classifier', kind='train', config=_cls),
-    dict(
-        name='pseudo_masks',
-        kind='test',
-        config=_cls,
-        out=True,  # the masks and, through the config's writer, the CAMs
-        inputs=dict(checkpoint='classifier.checkpoint'),
-        cfg_options={'model.test_cfg.crf': None},
-        report=dict(
-            cam_pseudo_mask_mIoU=dict(
-                metric='mIoU',
-                label='EPS pseudo-mask mIoU (train, configured bg)'),
-            cam_pseudo_mask_oracle_mIoU=dict(
-                metric='oracle_mIoU',
-                label='EPS pseudo-mask mIoU (train, oracle bg)'),
-            cam_pseudo_mask_gt_free_mIoU=dict(
-                metric='gt_free_mIoU',
-                label='EPS pseudo-mask mIoU (train, GT-free bg)'))),
-    # AffinityNet learns pixel affinities from confident regions of the CAMs
-    dict(
-        name='refinement_train',
-        kind='train',
-        config=_aff,
-        inputs={'train_dataloader.dataset.data_prefix.cam_path':
-                'pseudo_masks.maps'}),
-    # ... and refines the same CAMs by a random walk
-    dict(
-        name='refinement',
-        kind='test',
-        config=_aff,
-        out=True,
-        inputs={
-            'checkpoint': 'refinement_train.checkpoint',
-            'test_dataloader.dataset.data_prefix.cam_path':
-            'pseudo_masks.maps'
-        },
-        report=dict(
-            refined_pseudo_mask_mIoU=dict(
-                metric='mIoU',
-                label='AffinityNet pseudo-mask mIoU (train, propagated bg)'),
-            refined_pseudo_mask_oracle_mIoU=dict(
-                metric='oracle_mIoU',
-                label='AffinityNet pseudo-mask mIoU (train, oracle bg)'))),
-    dict(
-        name='segmentation',
-        kind='train',
-        config=_seg,
-        inputs={
-            'train_dataloader.dataset.data_prefix.seg_map_path':
-            'refinement.masks'
-        }),
-    dict(
-        name='test',
-        kind='test',
-        config=_seg,
-        inputs=dict(checkpoint='segmentation.checkpoint'),
-        report=dict(
-            val_mIoU=dict(metric='mIoU', label='val mIoU, single scale'))),
-    dict(
-        name='test_tta',
-        kind='test',
-        config=_seg,
-        tta=True,
-        inputs=dict(checkpoint='segmentation.checkpoint'),
+_base_ = ['./_base_/affinitynet-deeplabv2.py']
+configs = dict(
+    classifier='../eps/eps_wr38d-d8_1xb8-20k_voc12aug-448x448.py',
+    refiner='../affinitynet/affinitynet_wr38d-d8_1xb8-10.6k_voc12aug-448x448.py',
+    segmentation='../deeplabv2/deeplabv2_r101-d8-coco-pre_1xb10-20k_voc12aug-321x321.py')
+stages = dict(
+    test_tta=dict(
         cfg_options={'tta_model.crf': 'deeplab-v2'},
         report=dict(
-            val_mIoU_tta=dict(metric='mIoU', label='val mIoU, MS+flip + CRF (deeplab-v2)'))),
-]
-seed = 0
-repeat = 1
-nproc = 1
-data_root = None
+            val_mIoU_tta=dict(label='val mIoU, MS+flip + CRF (deeplab-v2)'))))

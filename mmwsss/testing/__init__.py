@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 from ._pipeline import (PIPELINES, TINY_GENERATE, write_tiny_affinity_config,
-                        write_tiny_cam_config, write_tiny_dcp_config,
+                        write_tiny_cam_config, write_tiny_classpattern_config,
                         write_tiny_eps_config, write_tiny_pipeline_config,
                         write_tiny_relabel_config, write_tiny_seg_config)
 from ._utils import (REPO_ROOT, demo_wsss_inputs, get_config,
@@ -11,5 +11,5 @@ __all__ = [
     'TINY_GENERATE', 'PIPELINES', 'write_tiny_cam_config',
     'write_tiny_seg_config', 'write_tiny_pipeline_config',
     'write_tiny_eps_config', 'write_tiny_affinity_config',
-    'write_tiny_dcp_config', 'write_tiny_relabel_config'
+    'write_tiny_classpattern_config', 'write_tiny_relabel_config'
 ]

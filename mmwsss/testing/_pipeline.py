@@ -13,7 +13,7 @@ from ._utils import REPO_ROOT
 __all__ = [
     'TINY_GENERATE', 'write_tiny_cam_config', 'write_tiny_seg_config',
     'write_tiny_pipeline_config', 'write_tiny_eps_config',
-    'write_tiny_affinity_config', 'write_tiny_dcp_config',
+    'write_tiny_affinity_config', 'write_tiny_classpattern_config',
     'write_tiny_relabel_config', 'PIPELINES'
 ]
 
@@ -158,7 +158,7 @@ PIPELINES = dict(
     cam='pipeline_cam-deeplabv2_synthetic.py',
     cam_affinitynet='pipeline_cam-affinitynet-deeplabv2_synthetic.py',
     eps_affinitynet='pipeline_eps-affinitynet-deeplabv2_synthetic.py',
-    dcp='pipeline_dcp-deeplabv2_synthetic.py')
+    classpattern='pipeline_classpattern-deeplabv2_synthetic.py')
 
 
 def _tiny_stage_config(real: str, folder: str, data_root: str,
@@ -170,7 +170,7 @@ def _tiny_stage_config(real: str, folder: str, data_root: str,
         ('eps_', 'tiny_eps.py', write_tiny_eps_config),
         ('affinitynet_', 'tiny_aff.py', write_tiny_affinity_config),
         ('deeplabv2_', 'tiny_seg.py', write_tiny_seg_config),
-        ('dcp-', 'tiny_dcp.py', write_tiny_dcp_config),
+        ('classpattern-', 'tiny_classpattern.py', write_tiny_classpattern_config),
         ('relabel-', 'tiny_relabel.py', write_tiny_relabel_config),
     )
     for prefix, tiny, writer in writers:
@@ -206,12 +206,12 @@ def write_tiny_pipeline_config(folder: str,
     Returns:
         str: The pipeline config's path.
     """
-    from mmengine.config import Config
+    from mmwsss.apis.pipeline import load_pipeline_config
     data_root = osp.join(folder, 'data')
     real = osp.join(REPO_ROOT, 'configs', 'pipelines', PIPELINES[pipeline])
-    cfg = Config.fromfile(real)
     stages = []
-    for stage in cfg.to_dict()['stages']:
+    # the checked graph: inherited, in run order, configs resolved
+    for stage in load_pipeline_config(real).stages:
         stage = dict(stage)
         tiny = _tiny_stage_config(stage['config'], folder, data_root, iters)
         stage['config'] = osp.basename(tiny)
@@ -231,11 +231,11 @@ def write_tiny_pipeline_config(folder: str,
     return path
 
 
-DCP_BASE = osp.join(REPO_ROOT, 'configs', 'dcp',
-                    'dcp-c41_r18w32-d8_1xb16-600_synthetic-96x96.py')
+CLASSPATTERN_BASE = osp.join(REPO_ROOT, 'configs', 'classpattern',
+                    'classpattern-c41_r18w32-d8_1xb16-600_synthetic-96x96.py')
 
 
-def write_tiny_dcp_config(path: str,
+def write_tiny_classpattern_config(path: str,
                           data_root: str,
                           iters: int = 2,
                           generate: Optional[Dict] = None,
@@ -249,7 +249,7 @@ def write_tiny_dcp_config(path: str,
     """
     generate = generate or TINY_GENERATE
     text = f"""
-_base_ = [{DCP_BASE!r}]
+_base_ = [{CLASSPATTERN_BASE!r}]
 generate = {generate!r}
 data_root = {data_root!r}
 model = dict(backbone=dict(stem_channels=8, base_channels=8),
@@ -267,7 +267,7 @@ test_evaluator = dict(sweep=[0.1, 0.2, 0.3])
 
 
 RELABEL_BASE = osp.join(
-    REPO_ROOT, 'configs', 'dcp',
+    REPO_ROOT, 'configs', 'classpattern',
     'relabel-deeplabv2_r18w32-d8_1xb16-600_synthetic-96x96.py')
 
 

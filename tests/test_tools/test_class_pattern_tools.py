@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mmwsss.testing import REPO_ROOT, write_tiny_dcp_config
+from mmwsss.testing import REPO_ROOT, write_tiny_classpattern_config
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +43,8 @@ def _masks(folder):
 
 
 def test_train_then_fit_and_masks_single_and_two_processes(tmp_path):
-    cfg = write_tiny_dcp_config(
-        str(tmp_path / 'dcp.py'), str(tmp_path / 'data'), iters=2)
+    cfg = write_tiny_classpattern_config(
+        str(tmp_path / 'classpattern.py'), str(tmp_path / 'data'), iters=2)
     work = str(tmp_path / 'train')
     _run([sys.executable, 'tools/train.py', cfg, '--work-dir', work])
     ckpt = osp.join(work, 'iter_2.pth')

@@ -105,16 +105,16 @@ def test_pipeline_runs_kill_after_stage1_resumes(tmp_path):
     assert list(results['stage_wall_time_s']) == CAM_STAGES
     # exactly the results the stages report, in stage order
     assert list(results['labels']) == [
-        'cam_pseudo_mask_mIoU', 'cam_pseudo_mask_oracle_mIoU',
-        'cam_pseudo_mask_gt_free_mIoU', 'refined_pseudo_mask_mIoU',
+        'pseudo_mask_mIoU', 'pseudo_mask_oracle_mIoU',
+        'pseudo_mask_gt_free_mIoU', 'refined_pseudo_mask_mIoU',
         'val_mIoU', 'val_mIoU_tta'
     ]
     for key in results['labels']:
         assert 0.0 <= results[key] <= 100.0, key
     # the numbers in results.json are the stages' own metrics
     pm = json.load(open(osp.join(run_dir, 'pseudo_masks', 'metrics.json')))
-    assert results['cam_pseudo_mask_mIoU'] == pm['mIoU']
-    assert results['cam_pseudo_mask_oracle_mIoU'] == pm['oracle_mIoU']
+    assert results['pseudo_mask_mIoU'] == pm['mIoU']
+    assert results['pseudo_mask_oracle_mIoU'] == pm['oracle_mIoU']
     refined = json.load(
         open(osp.join(run_dir, 'refinement', 'metrics.json')))
     assert results['refined_pseudo_mask_mIoU'] == refined['mIoU']
@@ -170,7 +170,7 @@ def test_eps_affinitynet_pipeline(tmp_path):
         'classifier', 'pseudo_masks', 'refinement_train', 'refinement',
         'segmentation', 'test', 'test_tta'
     ]
-    for key in ('cam_pseudo_mask_mIoU', 'refined_pseudo_mask_mIoU',
+    for key in ('pseudo_mask_mIoU', 'refined_pseudo_mask_mIoU',
                 'refined_pseudo_mask_oracle_mIoU', 'val_mIoU'):
         assert 0.0 <= results[key] <= 100.0, key
     cams = osp.join(run_dir, 'pseudo_masks', 'masks', 'cams')
@@ -196,7 +196,7 @@ def test_class_pattern_pipeline_fills_uncertain_pixels(tmp_path):
     masks (with uncertain pixels) -> segmentation -> relabel (fills exactly
     the uncertain pixels) -> retrain -> test, and a rerun skips all."""
     pipeline = write_tiny_pipeline_config(
-        str(tmp_path), 'dcp', stage_options=dict(test_tta=dict(tta=False)))
+        str(tmp_path), 'classpattern', stage_options=dict(test_tta=dict(tta=False)))
     work = str(tmp_path / 'work')
     out = _run_quiet(pipeline, work)
     run_dir = osp.join(work, 'seed_0')
@@ -363,7 +363,7 @@ def test_pipeline_config_checks(tmp_path):
          'a `test` stage needs inputs.checkpoint'),
         ("[dict(name='t', kind='test', config='tiny_cam.py', "
          "inputs=dict(checkpoint='a.checkpoint'))]",
-         'names stage `a`, which is not an earlier stage'),
+         'names stage `a`, which is not a stage of this pipeline'),
         (f"[{good}, dict(name='t', kind='test', config='tiny_cam.py', "
          "inputs=dict(checkpoint='a.masks'))]",
          'stage `a` has no output `masks` \\(its outputs: checkpoint'),
@@ -395,6 +395,52 @@ def test_pipeline_config_checks(tmp_path):
                  "stages = [dict(name='a', kind='train', config='broken.py')]")
     with pytest.raises(PipelineError, match='cannot be read'):
         load_pipeline_config(bad)
+
+
+def test_pipeline_config_inheritance(tmp_path):
+    """Dict-form stages, `configs` names, None removes, input order."""
+    write_tiny_pipeline_config(str(tmp_path))  # writes tiny_cam.py
+    (tmp_path / '_base_').mkdir()
+    _write(
+        tmp_path / '_base_', "stages = dict(\n"
+        "    a=dict(kind='train', config='cls'),\n"
+        "    t=dict(kind='test', config='cls', inputs=dict("
+        "checkpoint='a.checkpoint'), report=dict(x=dict(metric='mIoU'))),\n"
+        "    u=dict(kind='test', config='cls', inputs=dict("
+        "checkpoint='a.checkpoint')))\n", 'graph.py')
+    leaf = _write(
+        tmp_path, "_base_ = ['./_base_/graph.py']\n"
+        "configs = dict(cls='tiny_cam.py')\n"
+        "stages = dict(\n"
+        "    u=None,\n"
+        "    t=dict(inputs=dict(checkpoint='b.checkpoint'),"
+        " report=dict(x=dict(label='X'))),\n"
+        "    b=dict(kind='train', config='cls'))\n", 'leaf.py')
+    cfg = load_pipeline_config(leaf)
+    # `t` now reads `b`, which the leaf appended: it runs after `b`
+    assert [s['name'] for s in cfg.stages] == ['a', 'b', 't']
+    assert cfg.stages[2]['inputs'] == dict(checkpoint='b.checkpoint')
+    assert cfg.stages[2]['report'] == dict(x=dict(metric='mIoU', label='X'))
+    assert all(s['config'] == str(tmp_path / 'tiny_cam.py')
+               for s in cfg.stages)
+    for text, msg in (
+        ("stages = dict(a=dict(kind='train', config='nocfg'))",
+         r'config nocfg does not exist .* not a key of `configs` '
+         r'\(keys: none\)'),
+        ("configs = dict(cls=3)\n"
+         "stages = dict(a=dict(kind='train', config='cls'))",
+         r'config `cls` \(configs.cls\) must be a config path'),
+        ("stages = dict(a=dict(name='b', kind='train', config='tiny_cam.py'))",
+         'stages.a has name .b.; in the dict form the key is the name'),
+        ("stages = dict(a=3)", 'stages.a must be a dict or None'),
+        ("stages = dict(a=dict(kind='test', config='tiny_cam.py', "
+         "inputs=dict(checkpoint='b.checkpoint')), b=dict(kind='test', "
+         "config='tiny_cam.py', inputs=dict(checkpoint='a.checkpoint')))",
+         r'the inputs of stages `a`, `b` form a cycle'),
+    ):
+        bad = _write(tmp_path, text + '\n', 'bad.py')
+        with pytest.raises(PipelineError, match=msg):
+            load_pipeline_config(bad)
 
 
 def test_every_shipped_pipeline_config_loads():

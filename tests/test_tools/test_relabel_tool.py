@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The relabel pass of a retraining round as a config: tools/test.py on a
-relabel config (configs/dcp/relabel-*.py).
+relabel config (configs/classpattern/relabel-*.py).
 
 A tiny DeepLab-v2 (weights of the freshly built segmentor, loaded unchanged
 into RelabelSegmentor.module) predicts the 10 train images of a generated
@@ -26,9 +26,9 @@ from mmwsss.testing import REPO_ROOT, TINY_GENERATE, write_tiny_seg_config
 from mmwsss.utils import save_palette_png
 
 RELABEL_CONFIGS = sorted(
-    glob.glob(osp.join(REPO_ROOT, 'configs', 'dcp', 'relabel-*.py')))
+    glob.glob(osp.join(REPO_ROOT, 'configs', 'classpattern', 'relabel-*.py')))
 RELABEL_SYNTHETIC = osp.join(
-    REPO_ROOT, 'configs', 'dcp',
+    REPO_ROOT, 'configs', 'classpattern',
     'relabel-deeplabv2_r18w32-d8_1xb16-600_synthetic-96x96.py')
 
 

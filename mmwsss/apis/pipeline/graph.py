@@ -44,6 +44,25 @@ Every stage has
 
 The runner knows no method: the chain of a method (classifier -> pseudo
 masks -> refinement -> segmentation ...) is entirely in its pipeline config.
+
+Pipeline configs inherit like any mmengine config. For that, ``stages`` may
+also be a dict keyed by stage name (the key is the stage's ``name``), which
+a config with ``_base_`` updates key by key (mmengine merges dicts, while it
+replaces lists); a stage set to ``None`` is removed. A stage's ``config``
+may name a key of the top-level ``configs`` dict instead of a file, so that
+a method's graph is written once (``configs/pipelines/_base_/``) and each
+data set's pipeline only names its stage configs::
+
+    _base_ = ['./_base_/cam-deeplabv2.py']
+    configs = dict(
+        classifier='../cam/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96.py',
+        segmentation='../deeplabv2/deeplabv2_r18w32-d8_1xb16-1k_msrc21-128x128.py')
+    stages = dict(refinement=None)   # no CRF stage on this data
+
+Relative paths in ``configs`` are relative to the pipeline config that is
+run. Stages run in a stable topological order: the order they are written
+in, except that a stage comes after every stage it takes inputs from (so a
+config that inherits a graph can add a stage that earlier ones read).
 """
 import copy
 import os.path as osp
@@ -56,21 +75,31 @@ from .stages import STAGE_KINDS, PipelineError
 __all__ = ['load_pipeline_config', 'check_stages']
 
 _COMMON_KEYS = ('name', 'kind', 'config', 'inputs', 'cfg_options', 'report')
-_TOP_KEYS = ('stages', 'seed', 'repeat', 'nproc', 'data_root', 'work_dir')
+_TOP_KEYS = ('stages', 'configs', 'seed', 'repeat', 'nproc', 'data_root',
+             'work_dir')
 
 
 def _resolve(path: str, base: str) -> str:
     return path if osp.isabs(path) else osp.normpath(osp.join(base, path))
 
 
-def _check_config(where: str, value, base: str) -> str:
+def _check_config(where: str, value, base: str,
+                  aliases: Optional[Dict[str, str]] = None) -> str:
     if not isinstance(value, str) or not value:
-        raise PipelineError(f'{where}.config must be a config path, got '
-                            f'{value!r}')
+        raise PipelineError(f'{where}.config must be a config path or a key '
+                            f'of `configs`, got {value!r}')
+    if aliases and value in aliases:
+        alias, value = value, aliases[value]
+        where = f'{where}.config `{alias}` (configs.{alias})'
+        if not isinstance(value, str) or not value:
+            raise PipelineError(f'{where} must be a config path, got '
+                                f'{value!r}')
     path = _resolve(value, base)
     if not osp.isfile(path):
-        raise PipelineError(f'{where}.config {value} does not exist '
-                            f'(resolved to {path})')
+        raise PipelineError(
+            f'{where}.config {value} does not exist (resolved to {path}) and '
+            f'is not a key of `configs` (keys: '
+            f'{", ".join(sorted(aliases or {})) or "none"})')
     try:
         Config.fromfile(path)
     except Exception as e:  # syntax errors, missing _base_ files...
@@ -103,24 +132,91 @@ def _check_report(where: str, report) -> Dict[str, Dict[str, str]]:
     return out
 
 
-def check_stages(stages, path: str, base: str) -> List[dict]:
-    """Check the ``stages`` list of a pipeline config.
+def _stage_list(stages, path: str) -> List[dict]:
+    """``stages`` as a list of stage dicts (dict form: key = name)."""
+    if isinstance(stages, dict):
+        out = []
+        for name, stage in stages.items():
+            if stage is None:  # removed by an inheriting config
+                continue
+            if not isinstance(stage, dict):
+                raise PipelineError(
+                    f'pipeline config {path}: stages.{name} must be a dict '
+                    f'or None, got {type(stage).__name__}')
+            if stage.get('name', name) != name:
+                raise PipelineError(
+                    f'pipeline config {path}: stages.{name} has name '
+                    f"{stage['name']!r}; in the dict form the key is the name")
+            out.append(dict(stage, name=name))
+        stages = out
+    if not isinstance(stages, (list, tuple)) or not stages:
+        raise PipelineError(f'pipeline config {path}: `stages` must be a '
+                            'non-empty list of stage dicts (or a dict of '
+                            'them keyed by name)')
+    return list(stages)
+
+
+def _in_order(stages: List[dict], path: str) -> List[dict]:
+    """A stable topological order: as written, readers after their sources.
+
+    A stage whose inputs name stages that are not yet placed waits; the
+    first waiting stage whose sources are all placed goes next. Inputs that
+    name no stage of the pipeline are left for :func:`check_stages` to
+    report.
+    """
+    names = {s.get('name') for s in stages if isinstance(s, dict)}
+
+    def sources(stage):
+        inputs = stage.get('inputs') if isinstance(stage, dict) else None
+        if not isinstance(inputs, dict):
+            return set()
+        return {
+            ref.split('.')[0]
+            for ref in inputs.values()
+            if isinstance(ref, str) and ref.split('.')[0] in names
+        } - {stage.get('name')}
+
+    placed, order, waiting = set(), [], list(stages)
+    while waiting:
+        for i, stage in enumerate(waiting):
+            if sources(stage) <= placed:
+                order.append(waiting.pop(i))
+                placed.add(stage.get('name') if isinstance(stage, dict)
+                           else None)
+                break
+        else:
+            cycle = ', '.join(f"`{s.get('name')}`" for s in waiting)
+            raise PipelineError(f'pipeline config {path}: the inputs of '
+                                f'stages {cycle} form a cycle')
+    return order
+
+
+def check_stages(stages,
+                 path: str,
+                 base: str,
+                 configs: Optional[Dict[str, str]] = None) -> List[dict]:
+    """Check the ``stages`` of a pipeline config and put them in order.
 
     Args:
-        stages: The config's ``stages`` value.
+        stages: The config's ``stages`` value: a list of stage dicts, or a
+            dict of them keyed by stage name (``None`` values are removed).
         path (str): The pipeline config file (for messages).
         base (str): The folder stage configs are relative to.
+        configs (dict, optional): The config's ``configs``: names a stage's
+            ``config`` may use instead of a file.
 
     Returns:
-        list[dict]: The stages, config paths absolute, kind settings
-        filled with their defaults.
+        list[dict]: The stages in the order they run, config paths
+        absolute, kind settings filled with their defaults.
 
     Raises:
         PipelineError: Naming the stage and the key at fault.
     """
-    if not isinstance(stages, (list, tuple)) or not stages:
-        raise PipelineError(f'pipeline config {path}: `stages` must be a '
-                            'non-empty list of stage dicts')
+    if configs is not None and not isinstance(configs, dict):
+        raise PipelineError(f'pipeline config {path}: `configs` must be a '
+                            f'dict of name -> config path, got '
+                            f'{type(configs).__name__}')
+    stages = _in_order(_stage_list(stages, path), path)
     out: List[dict] = []
     outputs: Dict[str, tuple] = {}
     report_keys: Dict[str, str] = {}
@@ -149,7 +245,8 @@ def check_stages(stages, path: str, base: str) -> List[dict]:
             raise PipelineError(
                 f'{where}: unknown key(s) {sorted(unknown)} (known: '
                 f'{", ".join(list(_COMMON_KEYS) + list(kind.settings))})')
-        stage['config'] = _check_config(where, stage.get('config'), base)
+        stage['config'] = _check_config(where, stage.get('config'), base,
+                                        configs)
         for key, default in kind.settings.items():
             stage.setdefault(key, default)
         options = stage.get('cfg_options') or {}
@@ -170,8 +267,8 @@ def check_stages(stages, path: str, base: str) -> List[dict]:
             if src not in outputs:
                 raise PipelineError(
                     f'{where}.inputs.{key}: {ref} names stage `{src}`, '
-                    'which is not an earlier stage (stages so far: '
-                    f'{", ".join(outputs) or "none"})')
+                    'which is not a stage of this pipeline (stages before '
+                    f'this one: {", ".join(outputs) or "none"})')
             if output not in outputs[src]:
                 raise PipelineError(
                     f'{where}.inputs.{key}: stage `{src}` has no output '
@@ -226,7 +323,8 @@ def load_pipeline_config(path: str,
         raise PipelineError(f'pipeline config {path}: unknown key(s) '
                             f'{sorted(unknown)} (known: {", ".join(_TOP_KEYS)})')
     base = osp.dirname(osp.abspath(path))
-    stages = check_stages(cfg.get('stages'), path, base)
+    stages = check_stages(cfg.get('stages'), path, base,
+                          cfg.get('configs'))
     for key in ('repeat', 'nproc'):
         value = cfg.get(key, 1)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -17,7 +17,7 @@
 # (tools/test.py fits the class patterns first, FitModelStateHook, and
 # writes them to <work_dir>/class_patterns.pth; to reuse a file, add
 # --cfg-options model.test_cfg.class_patterns=FILE)
-# or the whole chain: configs/pipelines/pipeline_dcp-deeplabv2_synthetic.py
+# or the whole chain: configs/pipelines/pipeline_classpattern-deeplabv2_synthetic.py
 _base_ = ['../cam/cam_r18w32-d8_1xb16-600_synthetic-96x96.py']
 model = dict(
     type='ClassPatternSegmentor',

@@ -1,21 +1,18 @@
-# Luo & Yang (AAAI 2020) on MS COCO 2014 (GPUs): ResNet-101 classifier,
-# class patterns of C4_1 from at most 2000 images per class, Algorithm 1
-# masks of train2014, DeepLab-LargeFOV ResNet-101 (Adam 5e-6 / 1e-4, 20
-# epochs, 328 x 328), one retraining round, val2014 with 241/328/401 + CRF.
-#   python tools/run_pipeline.py configs/pipelines/pipeline_dcp-deeplab-largefov_r101_coco14.py --nproc 8
-_cls = '../dcp/dcp-c41_r101-d8_1xb16-20k_coco14-328x328.py'
-_dcp = '../dcp/dcp-c41_r101-d8_1xb16-20k_coco14-328x328.py'
-_seg = '../deeplabv2/deeplab-largefov_r101-d8-in1k-pre_1xb16-102.6k_coco14-328x328.py'
-_relabel = '../dcp/relabel-deeplab-largefov_r101-d8-in1k-pre_1xb16-102.6k_coco14-328x328.py'
-_seg_report = dict(metric='mIoU', label='round 0: last val mIoU')
-stages = [
-    dict(name='classifier', kind='train', config=_cls),
-    # one pass fits the class patterns (model state, saved as
-    # class_patterns.pth), then Algorithm 1 writes the masks of the train split
-    dict(
-        name='pseudo_masks',
+# The chain of the class-pattern method (Luo & Yang, AAAI 2020):
+# classifier -> pseudo_masks (one pass fits the class patterns, model state
+# saved as class_patterns.pth, then Algorithm 1 writes the masks of the
+# train split) -> segmentation -> relabel_1 (the model's labels fill the
+# uncertain pixels) -> segmentation_1 (trained again from scratch) ->
+# test / test_tta of the last model.
+#
+# A pipeline that inherits this graph names its stage configs:
+#   configs = dict(classifier=..., pseudo_masks=..., segmentation=...,
+#                  relabel=...)
+stages = dict(
+    classifier=dict(kind='train', config='classifier'),
+    pseudo_masks=dict(
         kind='test',
-        config=_dcp,
+        config='pseudo_masks',
         out=True,
         inputs=dict(checkpoint='classifier.checkpoint'),
         report=dict(
@@ -31,20 +28,18 @@ stages = [
             uncertain_pct=dict(
                 metric='output_ignored_pct',
                 label='uncertain pixels of the masks %'))),
-    dict(
-        name='segmentation',
+    segmentation=dict(
         kind='train',
-        config=_seg,
+        config='segmentation',
         inputs={
             'train_dataloader.dataset.data_prefix.seg_map_path':
             'pseudo_masks.masks'
         },
-        report=dict(round0_val_mIoU=_seg_report)),
-    # retraining round 1: the model fills the uncertain pixels of its masks
-    dict(
-        name='relabel_1',
+        report=dict(round0_val_mIoU=dict(
+            metric='mIoU', label='round 0: last val mIoU'))),
+    relabel_1=dict(
         kind='test',
-        config=_relabel,
+        config='relabel',
         out=True,
         inputs={
             'checkpoint': 'segmentation.checkpoint',
@@ -58,33 +53,29 @@ stages = [
             relabel_filled_pct=dict(
                 metric='filled_pct',
                 label='round 1: pixels filled by relabelling %'))),
-    dict(
-        name='segmentation_1',
+    segmentation_1=dict(
         kind='train',
-        config=_seg,
+        config='segmentation',
         inputs={
             'train_dataloader.dataset.data_prefix.seg_map_path':
             'relabel_1.masks'
         },
         report=dict(round1_val_mIoU=dict(
             metric='mIoU', label='round 1: last val mIoU'))),
-    dict(
-        name='test',
+    test=dict(
         kind='test',
-        config=_seg,
+        config='segmentation',
         inputs=dict(checkpoint='segmentation_1.checkpoint'),
         report=dict(
             val_mIoU=dict(metric='mIoU', label='val mIoU, single scale'))),
-    dict(
-        name='test_tta',
+    test_tta=dict(
         kind='test',
-        config=_seg,
+        config='segmentation',
         tta=True,
         inputs=dict(checkpoint='segmentation_1.checkpoint'),
-        cfg_options={'tta_model.crf': 'deeplab-v2'},
         report=dict(
-            val_mIoU_tta=dict(metric='mIoU', label='val mIoU, 241/328/401 + CRF (deeplab-v2)'))),
-]
+            val_mIoU_tta=dict(metric='mIoU', label='val mIoU, MS+flip'))),
+)
 seed = 0
 repeat = 1
 nproc = 1

@@ -15,7 +15,7 @@
 # (1,464, scored against SegmentationClass); for stage 3 run it on train_aug
 # (test_dataloader.dataset.ann_file). Dense CRF on single-class images only
 # (the paper), IRN's label unary (model.test_cfg.crf).
-# Ablation: dcp-c42_... and dcp-c43_... read layer4.1 and layer4.2.
+# Ablation: classpattern-c42_... and classpattern-c43_... read layer4.1 and layer4.2.
 _base_ = ['../cam/cam_r101-d16_1xb16-3.3k_voc12aug-512x512.py']
 crop_size = (328, 328)
 train_pipeline = [

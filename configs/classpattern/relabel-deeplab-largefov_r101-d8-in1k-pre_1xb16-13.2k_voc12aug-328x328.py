@@ -9,7 +9,7 @@
 #       test_dataloader.dataset.data_prefix.prev_mask_path=$PWD/PREV_MASKS
 # Single scale, no CRF, batch 1; a killed pass resumes (ResumableTestLoop).
 _base_ = [
-    '../deeplabv2/deeplab-largefov_r101-d8-in1k-pre_1xb16-13.2k_voc12aug-328x328.py'  # noqa
+    '../deeplab-largefov/deeplab-largefov_r101-d8-in1k-pre_1xb16-13.2k_voc12aug-328x328.py'  # noqa
 ]
 model = dict(
     _delete_=True,
