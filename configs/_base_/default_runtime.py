@@ -15,12 +15,16 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
-custom_hooks = [
+# The hooks every mmwsss run has. A config that adds hooks of its own
+# writes `custom_hooks = _base_.runtime_hooks + [...]` (mmengine replaces a
+# list of a base config; it does not extend it).
+runtime_hooks = [
     # Fails early when model.cam_head.num_classes disagrees with a dataset.
     dict(type='WSSSNumClassCheckHook'),
     # A progress bar over val/test images (pseudo-mask passes are long).
     dict(type='ProgressBarHook'),
 ]
+custom_hooks = runtime_hooks
 # mmseg's SegTTAModel (crf=None), keeping each sample's image id (img_id),
 # which names the files PredictionWriterHook writes
 tta_model = dict(type='CRFSegTTAModel', crf=None)

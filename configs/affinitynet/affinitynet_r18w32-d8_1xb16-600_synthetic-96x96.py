@@ -71,10 +71,8 @@ train_cfg = dict(val_interval=601)
 default_hooks = dict(
     visualization=dict(type='SegVisualizationHook', draw=False))
 # testing writes the refined masks (tools/test.py --out DIR, default
-# <work_dir>/predictions); custom_hooks lists replace the runtime's, which
-# are repeated
-custom_hooks = [
-    dict(type='WSSSNumClassCheckHook'),
-    dict(type='ProgressBarHook'),
+# <work_dir>/predictions); the runtime's hooks (runtime_hooks), then this
+# config's
+custom_hooks = _base_.runtime_hooks + [
     dict(type='PredictionWriterHook'),
 ]

@@ -64,10 +64,8 @@ default_hooks = dict(
     checkpoint=dict(interval=max_iters),
     visualization=dict(type='SegVisualizationHook', draw=False))
 # testing writes the refined masks (tools/test.py --out DIR, default
-# <work_dir>/predictions); custom_hooks lists replace the runtime's, which
-# are repeated
-custom_hooks = [
-    dict(type='WSSSNumClassCheckHook'),
-    dict(type='ProgressBarHook'),
+# <work_dir>/predictions); the runtime's hooks (runtime_hooks), then this
+# config's
+custom_hooks = _base_.runtime_hooks + [
     dict(type='PredictionWriterHook'),
 ]

@@ -28,10 +28,8 @@ model = dict(
         crf_sweep=[0.05, 0.1, 0.2, 0.3, 0.4, 0.5],
         crf_workers=2))
 # stage 2 writes the masks and the CAMs (for a refiner such as AffinityNet);
-# custom_hooks lists replace the runtime's, which are repeated
-custom_hooks = [
-    dict(type='WSSSNumClassCheckHook'),
-    dict(type='ProgressBarHook'),
+# the runtime's hooks (runtime_hooks), then this config's
+custom_hooks = _base_.runtime_hooks + [
     dict(type='PredictionWriterHook', save_maps=True),
 ]
 max_iters = 2200

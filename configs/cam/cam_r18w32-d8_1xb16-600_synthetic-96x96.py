@@ -21,9 +21,7 @@ model = dict(
         crf_sweep=[0.1, 0.3, 0.5, 0.7, 0.9],
         crf_workers=1))
 # stage 2 writes the masks and the CAMs (for a refiner such as AffinityNet);
-# custom_hooks lists replace the runtime's, which are repeated
-custom_hooks = [
-    dict(type='WSSSNumClassCheckHook'),
-    dict(type='ProgressBarHook'),
+# the runtime's hooks (runtime_hooks), then this config's
+custom_hooks = _base_.runtime_hooks + [
     dict(type='PredictionWriterHook', save_maps=True),
 ]

@@ -11,10 +11,8 @@ param_scheduler = [
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(checkpoint=dict(interval=5000))
 # stage 2 writes the pseudo masks (tools/test.py --out DIR, default
-# <work_dir>/predictions); custom_hooks lists replace the runtime's, which
-# are repeated
-custom_hooks = [
-    dict(type='WSSSNumClassCheckHook'),
-    dict(type='ProgressBarHook'),
+# <work_dir>/predictions); the runtime's hooks (runtime_hooks), then this
+# config's
+custom_hooks = _base_.runtime_hooks + [
     dict(type='PredictionWriterHook'),
 ]

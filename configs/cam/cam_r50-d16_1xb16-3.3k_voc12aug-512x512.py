@@ -7,10 +7,8 @@ _base_ = [
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_cam_poly.py'
 ]
 # stage 2 writes the pseudo masks (tools/test.py --out DIR, default
-# <work_dir>/predictions); custom_hooks lists replace the runtime's, which
-# are repeated
-custom_hooks = [
-    dict(type='WSSSNumClassCheckHook'),
-    dict(type='ProgressBarHook'),
+# <work_dir>/predictions); the runtime's hooks (runtime_hooks), then this
+# config's
+custom_hooks = _base_.runtime_hooks + [
     dict(type='PredictionWriterHook'),
 ]

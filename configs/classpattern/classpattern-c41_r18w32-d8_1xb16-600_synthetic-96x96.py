@@ -74,11 +74,9 @@ model = dict(
 # before testing, FitModelStateHook fits the class patterns on
 # model.pattern_dataloader and saves them to <work_dir>/class_patterns.pth
 # (a rerun with the same config and checkpoint reuses that file); stage 2
-# writes the masks (no maps); custom_hooks lists replace the runtime's,
-# which are repeated
-custom_hooks = [
-    dict(type='WSSSNumClassCheckHook'),
-    dict(type='ProgressBarHook'),
+# writes the masks (no maps); the runtime's hooks (runtime_hooks), then
+# this config's
+custom_hooks = _base_.runtime_hooks + [
     dict(type='FitModelStateHook'),
     dict(type='PredictionWriterHook', save_maps=False),
 ]

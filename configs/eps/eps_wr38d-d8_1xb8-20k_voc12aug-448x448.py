@@ -47,9 +47,7 @@ param_scheduler = [
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(checkpoint=dict(interval=5000))
 # stage 2 writes the masks and the CAMs, the input of a refiner
-# (AffinityNet); custom_hooks lists replace the runtime's, which are repeated
-custom_hooks = [
-    dict(type='WSSSNumClassCheckHook'),
-    dict(type='ProgressBarHook'),
+# (AffinityNet); the runtime's hooks (runtime_hooks), then this config's
+custom_hooks = _base_.runtime_hooks + [
     dict(type='PredictionWriterHook', save_maps=True),
 ]
