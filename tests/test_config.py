@@ -1,5 +1,7 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Every config builds: model, pipelines and evaluators."""
+import ast
+import collections
 import glob
 import os.path as osp
 
@@ -35,9 +37,46 @@ def _num_classes(model):
     return model.decode_head.num_classes
 
 
+def _dataset(path):
+    """The dataset part of a config name, e.g. ``'voc12aug'``."""
+    name = osp.splitext(osp.basename(path))[0]
+    return name.split('_')[-1].split('-')[0]
+
+
+def _bases(path):
+    """The files a config names in ``_base_`` (absolute paths)."""
+    tree = ast.parse(open(path).read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                getattr(t, 'id', None) == '_base_' for t in node.targets):
+            value = ast.literal_eval(node.value)
+            names = [value] if isinstance(value, str) else list(value)
+            return [
+                osp.normpath(osp.join(osp.dirname(path), n)) for n in names
+            ]
+    return []
+
+
 def test_configs_found():
-    assert len(CONFIGS) >= 14
-    assert len(PIPELINES) >= 2
+    """Exactly the shipped configs are found (and so built below): their
+    number per dataset; and every ``_base_`` file is used by one of them."""
+    assert len(CONFIGS) == 37
+    assert len(PIPELINES) == 10
+    assert collections.Counter(_dataset(p) for p in CONFIGS) == dict(
+        voc12aug=15, coco14=6, msrc21=8, synthetic=8)
+    assert collections.Counter(_dataset(p) for p in PIPELINES) == dict(
+        voc12aug=3, coco14=1, msrc21=2, synthetic=4)
+    used, todo = set(), list(CONFIGS)
+    while todo:
+        for base in _bases(todo.pop()):
+            if base not in used:
+                used.add(base)
+                todo.append(base)
+    bases = glob.glob(
+        osp.join(REPO_ROOT, 'configs', '_base_', '**', '*.py'),
+        recursive=True)
+    assert bases and not set(map(osp.normpath, bases)) - used, \
+        'unused _base_ files'
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
@@ -48,7 +87,10 @@ def test_config_builds(path):
     # Offline: never load the pretrained checkpoints named in init_cfg.
     # (RelabelSegmentor wraps a segmentor: its config is ``module``.)
     (model_cfg.get('module') or model_cfg).backbone.init_cfg = None
-    model = MODELS.build(model_cfg)
+    # on the meta device: the modules and shapes without allocating and
+    # initialising the weights (seconds for the ResNet-101s and WRN-38s)
+    with torch.device('meta'):
+        model = MODELS.build(model_cfg)
     assert _num_classes(model) == NUM_CLASSES[osp.basename(path).split('_')
                                               [-1].split('-')[0]]
     for split in ('train', 'val', 'test'):
@@ -150,8 +192,13 @@ def test_cpu_config_forward(path, tmp_path):
 
 @pytest.mark.parametrize('path', PIPELINES, ids=osp.basename)
 def test_pipeline_configs_resolve(path):
-    """Every pipeline config names stage configs that exist and parse."""
+    """Every pipeline config is a valid graph (load_pipeline_config checks
+    it) that starts with a training, reports results, and names stage
+    configs that exist and parse."""
     from mmwsss.apis.pipeline import load_pipeline_config
     cfg = load_pipeline_config(path)
+    assert cfg.stages[0]['kind'] == 'train'
+    assert any(s['report'] for s in cfg.stages)
     for stage in cfg.stages:
-        assert osp.isfile(stage['config'])
+        # a config that test_config_builds builds
+        assert osp.normpath(stage['config']) in CONFIGS, stage['config']

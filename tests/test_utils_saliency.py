@@ -333,21 +333,42 @@ def test_cli_writes_resumes_and_records(tool, tmp_path, method, capsys):
         tool.main([img_dir, out_dir, '--method', other])
 
 
-def test_cli_list_and_workers(tool, tmp_path):
+def _list_case(tmp_path):
     img_dir, out_dir = str(tmp_path / 'img'), str(tmp_path / 'sal')
     ids = _write_images(img_dir, [(20, 20)] * 4)
     split = tmp_path / 'split.txt'
     split.write_text(f'{ids[0]}\n\n{ids[2]}\n{ids[3]}\n')
+    expected = sorted([
+        ids[0] + '.png', ids[2] + '.png', ids[3] + '.png',
+        'saliency_meta.json'
+    ])
+    return img_dir, out_dir, split, expected
+
+
+def test_cli_list(tool, tmp_path):
+    img_dir, out_dir, split, expected = _list_case(tmp_path)
+    tool.main([img_dir, out_dir, '--method', 'ft', '--list', str(split)])
+    assert sorted(os.listdir(out_dir)) == expected
+    split.write_text('img_0\nnope\n')
+    with pytest.raises(SystemExit, match='nope.jpg'):
+        tool.main([img_dir, out_dir, '--method', 'ft', '--list', str(split)])
+
+
+@pytest.mark.slow  # the pool's processes import the package (seconds)
+def test_cli_workers(tool, tmp_path):
+    img_dir, out_dir, split, expected = _list_case(tmp_path)
     tool.main([
         img_dir, out_dir, '--method', 'ft', '--list',
         str(split), '--workers', '2'
     ])
-    assert sorted(os.listdir(out_dir)) == sorted(
-        [ids[0] + '.png', ids[2] + '.png', ids[3] + '.png',
-         'saliency_meta.json'])
-    split.write_text('img_0\nnope\n')
-    with pytest.raises(SystemExit, match='nope.jpg'):
-        tool.main([img_dir, out_dir, '--method', 'ft', '--list', str(split)])
+    assert sorted(os.listdir(out_dir)) == expected
+    # the maps of the pool are those of one process
+    one = str(tmp_path / 'one')
+    tool.main([img_dir, one, '--method', 'ft', '--list', str(split)])
+    for name in expected[:-1]:
+        assert np.array_equal(
+            np.asarray(Image.open(osp.join(out_dir, name))),
+            np.asarray(Image.open(osp.join(one, name)))), name
     # an unreadable image in a worker is named too
     with open(osp.join(img_dir, 'bad.jpg'), 'wb') as f:
         f.write(b'\xff\xd8 broken')

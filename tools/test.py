@@ -40,7 +40,7 @@ WRITER = 'PredictionWriterHook'
 STRICT = 'StrictLoadHook'
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='MMSeg/mmwsss test (and eval) a model')
     parser.add_argument('config', help='test config file path')
@@ -96,7 +96,7 @@ def parse_args():
     # will pass the `--local-rank` parameter to `tools/train.py` instead
     # of `--local_rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -145,8 +145,16 @@ def add_strict_load(cfg) -> None:
     cfg.custom_hooks = hooks
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    """Test from the command line ``argv`` (default: ``sys.argv[1:]``).
+
+    Callable in-process (``mmwsss.apis.run_tool_in_process('test.py',
+    argv)``) as well as a script.
+
+    Returns:
+        dict: The metrics ``runner.test()`` returned.
+    """
+    args = parse_args(argv)
     cfg = load_tool_config(args)
     apply_common_args(cfg, data_root=args.data_root)
     cfg.load_from = args.checkpoint
@@ -168,6 +176,7 @@ def main():
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     write_metrics_json(args.metrics_json, metrics, runner.message_hub)
+    return metrics
 
 
 if __name__ == '__main__':

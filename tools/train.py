@@ -19,7 +19,7 @@ from mmwsss.apis import (apply_common_args,  # noqa: E402
                          load_tool_config, setup_distributed)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
@@ -62,14 +62,19 @@ def parse_args():
     # will pass the `--local-rank` parameter to `tools/train.py` instead
     # of `--local_rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    """Train from the command line ``argv`` (default: ``sys.argv[1:]``).
+
+    Callable in-process (``mmwsss.apis.run_tool_in_process('train.py',
+    argv)``, the pipeline runner's ``in_process`` mode) as well as a script.
+    """
+    args = parse_args(argv)
     # work_dir priority: CLI > config > ./work_dirs/<config name>
     cfg = load_tool_config(args)
     apply_common_args(cfg, data_root=args.data_root, seed=args.seed)

@@ -13,6 +13,8 @@ import subprocess
 import sys
 
 import numpy as np
+# pycocotools is a hard dependency: without it these tests fail
+import pycocotools.mask  # noqa: F401
 import pytest
 from PIL import Image
 
@@ -22,8 +24,6 @@ from mmwsss.datasets.coco_utils import (COCO_CATEGORY_IDS, COCO_CLASSES,
                                         coco_category_to_label,
                                         instances_to_semantic,
                                         semantic_to_image_labels)
-
-pytest.importorskip('pycocotools')
 
 REPO_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'dataset_converters',
@@ -453,6 +453,8 @@ def test_converter_missing_annotation_file(tmp_path):
 
 @pytest.mark.slow
 def test_converter_cli(tmp_path):
+    """The smoke test of the script as a user runs it (the conversion and
+    its errors are tested in this process above)."""
     root = str(tmp_path / 'coco')
     coco = make_coco_root(root)
     env = dict(os.environ)
@@ -463,9 +465,3 @@ def test_converter_cli(tmp_path):
         cwd=str(tmp_path), env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     check_outputs(root, coco)
-    proc = subprocess.run(
-        [sys.executable, SCRIPT, root, '--splits', 'val2014'],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True)
-    assert proc.returncode != 0
-    assert osp.join(root, 'annotations', 'instances_val2014.json') in (
-        proc.stderr)

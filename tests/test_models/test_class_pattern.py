@@ -122,7 +122,14 @@ def test_all_reduce_over_two_gloo_processes(tmp_path):
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     out = str(tmp_path / 'reduced.pth')
-    mp.spawn(_reduce_worker, args=(port, feats, out), nprocs=2, join=True)
+    # forked, not spawned: a spawned child re-imports this module (torch,
+    # mmseg...), which costs seconds; the reduction is the same
+    mp.start_processes(
+        _reduce_worker,
+        args=(port, feats, out),
+        nprocs=2,
+        join=True,
+        start_method='fork')
     single = ClassPatternAccumulator(2, 4)
     for i, f in enumerate(feats):
         single.update(f, [i % 2, 1] if i == 0 else [i % 2])
@@ -286,6 +293,29 @@ def test_segmentor_pattern_pass_crops_padding():
     assert out[0].cam_labels.tolist() == [1, 3]
     assert (out[0].pattern_cams >= 0).all()
     assert out[0].metainfo['feature_layer'] == 'backbone.layer3'
+
+
+def test_background_only_image_in_the_pattern_pass():
+    """An image without a class (found by tests/test_registry.py, which
+    fits on every train image): no CAMs, nothing accumulated for it."""
+    model = _model()
+    loader = _loader([[1, 3], [], [2]], batch_size=3)
+    batch = model.data_preprocessor(next(iter(loader)), False)
+    out = model.pattern_pass(batch['inputs'], batch['data_samples'])
+    assert out[1].cam_labels.tolist() == []
+    assert out[1].pattern_cams.shape == (0, ) + out[1].features.shape[1:]
+    # the same sums as without that image
+    batch = model.data_preprocessor(next(iter(loader)), False)
+    ref = model.accumulate_patterns(
+        model.pattern_pass(batch['inputs'][[0, 2]],
+                           [batch['data_samples'][i] for i in (0, 2)]))
+    acc = model.accumulate_patterns(out)
+    for key in ('mean', 'pattern', 'count'):
+        assert torch.allclose(
+            acc.patterns('cam')[key],
+            ref.patterns('cam')[key],
+            equal_nan=True), key
+    assert acc.patterns('cam')['count'].tolist()[:3] == [16, 16, 16]
 
 
 def test_fit_state_counts_selected_classes_and_is_non_persistent():

@@ -2,15 +2,12 @@
 import pickle
 
 import numpy as np
+# pydensecrf (pydensecrf2) is a hard dependency: without it these tests fail
+import pydensecrf.densecrf as dcrf
 import pytest
+from pydensecrf.utils import unary_from_labels, unary_from_softmax
 
-pytest.importorskip('pydensecrf')
-
-import pydensecrf.densecrf as dcrf  # noqa: E402
-from pydensecrf.utils import unary_from_labels  # noqa: E402
-from pydensecrf.utils import unary_from_softmax  # noqa: E402
-
-from mmwsss.models.refiners.dense_crf import (CRF_PRESETS, DenseCRF,  # noqa
+from mmwsss.models.refiners.dense_crf import (CRF_PRESETS, DenseCRF,
                                               dense_crf_map)
 
 H = W = 24

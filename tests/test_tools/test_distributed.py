@@ -1,79 +1,87 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Two gloo processes on CPU: tools/dist_train.sh trains a few iterations,
-tools/dist_test.sh shards the pseudo-mask pass, and the sharded PNGs and
-scores equal a single-process run with the same checkpoint."""
+"""Two gloo processes on CPU, the smoke test of tools/dist_train.sh and
+tools/dist_test.sh: the Luo & Yang classifier trains a few iterations, then
+ONE sharded tools/test.py run fits the class patterns (FitModelStateHook:
+each rank accumulates its shard, the sums are all-reduced) and writes and
+scores the stage-2 masks; the patterns, PNGs and scores equal a
+single-process run with the same checkpoint (in this process)."""
 import json
 import os
 import os.path as osp
-import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from mmwsss.testing import REPO_ROOT, write_tiny_cam_config
+from mmwsss.testing import (run_script, run_tool, start_script,
+                            write_tiny_classpattern_config)
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return str(s.getsockname()[1])
+def _masks(folder):
+    pngs = sorted(f for f in os.listdir(folder) if f.endswith('.png'))
+    return {n: np.asarray(Image.open(osp.join(folder, n))) for n in pngs}
 
 
-def _run(cmd):
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, PORT=_free_port())
-    proc = subprocess.run(
-        cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    return out
-
-
-def _pngs(folder):
-    return sorted(f for f in os.listdir(folder) if f.endswith('.png'))
-
-
-def test_two_gloo_processes_train_and_shard_pseudo_masks(tmp_path):
-    cfg = write_tiny_cam_config(
-        str(tmp_path / 'cam.py'), str(tmp_path / 'data'), iters=2)
+def test_two_gloo_processes_train_then_fit_and_shard_masks(tmp_path):
+    cfg = write_tiny_classpattern_config(
+        str(tmp_path / 'classpattern.py'), str(tmp_path / 'data'), iters=2)
     work = str(tmp_path / 'train')
-    out = _run(['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', work])
+    _, out = run_script(
+        ['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', work])
     # mmengine's environment report: two processes, gloo, DDP without GPUs
     assert 'Distributed training: True' in out
     assert 'GPU number: 2' in out  # mmengine's name for the world size
     assert "dist_cfg: {'backend': 'gloo'}" in out
-    assert "model_wrapper_cfg = dict(device_ids=None" in out
+    assert 'model_wrapper_cfg = dict(device_ids=None' in out
     ckpt = osp.join(work, 'iter_2.pth')
     assert osp.isfile(ckpt)
 
-    sharded = str(tmp_path / 'masks_2proc')
-    _run([
-        'bash', 'tools/dist_test.sh', cfg, ckpt, '2', '--work-dir',
-        str(tmp_path / 'test2'), '--out', sharded, '--metrics-json',
-        str(tmp_path / 'metrics_2proc.json')
+    two = str(tmp_path / 'two')
+    sharded = start_script([
+        'bash', 'tools/dist_test.sh', cfg, ckpt, '2', '--work-dir', two,
+        '--out',
+        osp.join(two, 'masks'), '--metrics-json',
+        osp.join(two, 'metrics.json')
     ])
-    single = str(tmp_path / 'masks_1proc')
-    _run([
-        sys.executable, 'tools/test.py', cfg, ckpt, '--work-dir',
-        str(tmp_path / 'test1'), '--out', single, '--metrics-json',
-        str(tmp_path / 'metrics_1proc.json')
+    one = str(tmp_path / 'one')  # meanwhile, one process: this one
+    run_tool('test.py', [
+        cfg, ckpt, '--work-dir', one, '--out',
+        osp.join(one, 'masks'), '--metrics-json',
+        osp.join(one, 'metrics.json')
     ])
-    names = _pngs(single)
-    assert len(names) == 10  # every train image of the tiny set
-    assert _pngs(sharded) == names
-    for name in names:
-        a = np.asarray(Image.open(osp.join(single, name)))
-        b = np.asarray(Image.open(osp.join(sharded, name)))
-        assert np.array_equal(a, b), name
-    # the scores gathered from the two ranks equal the single-process ones
-    rep1 = json.load(open(str(tmp_path / 'metrics_1proc.json')))
-    rep2 = json.load(open(str(tmp_path / 'metrics_2proc.json')))
-    assert rep1 == rep2
-    assert {'mIoU', 'oracle_mIoU', 'gt_free_mIoU'} <= set(rep1)
+    code, out = sharded.result()
+    assert code == 0, out[-4000:]
+    assert 'Class patterns of backbone.layer4.0' in out
+
+    # the sums of the two shards equal the single pass
+    p1 = torch.load(osp.join(one, 'class_patterns.pth'))
+    p2 = torch.load(osp.join(two, 'class_patterns.pth'))
+    assert p1['meta'] == p2['meta']
+    assert p1['meta']['total_images'] == p2['meta']['total_images']
+    assert torch.equal(p1['count'], p2['count'])
+    assert torch.equal(p1['num_images'], p2['num_images'])
+    valid = p1['count'] > 0
+    assert valid.any()
+    assert torch.allclose(p1['mean'][valid], p2['mean'][valid], atol=1e-6)
+    assert torch.allclose(p1['pattern'][valid], p2['pattern'][valid],
+                          atol=1e-5)
+    # every image of the test split, sharded over the ranks: the same
+    # masks, and the scores gathered from the two ranks are the same
+    masks = _masks(osp.join(one, 'masks'))
+    assert len(masks) == 10
+    sharded = _masks(osp.join(two, 'masks'))
+    assert sharded.keys() == masks.keys()
+    for name, mask in masks.items():
+        assert np.array_equal(sharded[name], mask), name
+    m1 = json.load(open(osp.join(one, 'metrics.json')))
+    m2 = json.load(open(osp.join(two, 'metrics.json')))
+    assert m1.keys() == m2.keys()
+    for key, value in m1.items():
+        assert m2[key] == pytest.approx(value, abs=1e-6), key
+    assert {'mIoU', 'oracle_mIoU', 'gt_free_mIoU',
+            'class_pattern/num_images'} <= set(m1)
     # both ranks cached their shards for a resume
-    assert len(os.listdir(osp.join(sharded, '.cache'))) == 10
+    assert len(os.listdir(osp.join(two, 'masks', '.cache'))) == 10

@@ -1,23 +1,27 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """End to end: tools/train.py then tools/test.py on a tiny generated set.
 
-Real processes, real files: a classifier is trained for a few iterations
-on a synthetic dataset generated into a temporary directory, stage 2 writes
+Real runs, real files: a classifier is trained for a few iterations on a
+synthetic dataset generated into a temporary directory, stage 2 writes
 and scores pseudo masks, a rerun resumes from the cache, and ``--resume``
 and ``load_from`` load the runner checkpoint under torch's
 ``weights_only=True`` default.
+
+The tools run in this process (their ``main(argv)``, with the fresh
+mmengine state of a new process: :func:`mmwsss.testing.run_tool`); the
+tools as scripts are run by ``test_pipeline.py`` (the stages of
+``tools/run_pipeline.py``), which checks that both give the same outputs.
 """
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from mmengine.runner import ValLoop
 from PIL import Image
 
-from mmwsss.testing import REPO_ROOT, write_tiny_cam_config
+from mmwsss.testing import run_tool, write_tiny_cam_config
 
 pytestmark = pytest.mark.slow
 
@@ -29,23 +33,15 @@ def _write_config(tmp_path, iters):
         iters=iters)
 
 
-def _run(args, cwd=REPO_ROOT):
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    proc = subprocess.run([sys.executable] + args,
-                          cwd=cwd,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    return out
+def _run(tool, args):
+    """Run a tool; it must succeed. Returns its output."""
+    return run_tool(tool, args)[1]
 
 
 def test_train_then_pseudo_masks_then_resume(tmp_path):
     work = str(tmp_path / 'work')
     cfg4 = _write_config(tmp_path, 4)
-    out = _run(['tools/train.py', cfg4, '--work-dir', work])
+    out = _run('train.py', [cfg4, '--work-dir', work])
     assert osp.isfile(osp.join(work, 'iter_4.pth'))
     assert 'loss_cls' in out
     assert 'multi-label/mAP' in out  # val at the end of training
@@ -53,9 +49,9 @@ def test_train_then_pseudo_masks_then_resume(tmp_path):
     # stage 2: pseudo masks for the 10 train images, written by the
     # config's PredictionWriterHook (default folder), scored and tabulated
     metrics_json = osp.join(work, 'stage2.json')
-    test_args = ['tools/test.py', cfg4, osp.join(work, 'iter_4.pth'),
+    test_args = [cfg4, osp.join(work, 'iter_4.pth'),
                  '--work-dir', work, '--metrics-json', metrics_json]
-    out = _run(test_args)
+    out = _run('test.py', test_args)
     pseudo = osp.join(work, 'predictions')
     pngs = sorted(f for f in os.listdir(pseudo) if f.endswith('.png'))
     assert len(pngs) == 10
@@ -72,21 +68,21 @@ def test_train_then_pseudo_masks_then_resume(tmp_path):
 
     # a rerun restores every image from the cache instead of recomputing
     os.remove(osp.join(pseudo, pngs[0]))
-    out = _run(test_args)
+    out = _run('test.py', test_args)
     assert '9 image(s) were finished by an earlier run' in out
     assert osp.isfile(osp.join(pseudo, pngs[0]))
     assert json.load(open(metrics_json)) == metrics
 
     # --resume continues from iter_4 under torch.load(weights_only=True)
     cfg6 = _write_config(tmp_path, 6)
-    out = _run(['tools/train.py', cfg6, '--work-dir', work, '--resume'])
+    out = _run('train.py', [cfg6, '--work-dir', work, '--resume'])
     assert 'resumed epoch: 0, iter: 4' in out
     assert osp.isfile(osp.join(work, 'iter_6.pth'))
 
     # load_from a runner checkpoint into a fresh run
     work2 = str(tmp_path / 'work2')
-    out = _run(['tools/train.py', cfg4, '--work-dir', work2, '--cfg-options',
-                f"load_from={osp.join(work, 'iter_6.pth')}"])
+    out = _run('train.py', [cfg4, '--work-dir', work2, '--cfg-options',
+                            f"load_from={osp.join(work, 'iter_6.pth')}"])
     assert 'Load checkpoint from' in out
     assert osp.isfile(osp.join(work2, 'iter_4.pth'))
 
@@ -95,31 +91,11 @@ def test_corrupt_checkpoint_is_named(tmp_path):
     cfg = _write_config(tmp_path, 2)
     bad = tmp_path / 'broken.pth'
     bad.write_bytes(b'PK\x03\x04 definitely not a checkpoint')
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    proc = subprocess.run([
-        sys.executable, 'tools/test.py', cfg,
-        str(bad), '--work-dir',
-        str(tmp_path / 'w')
-    ],
-                          cwd=REPO_ROOT,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
-    assert proc.returncode != 0
-    assert f'checkpoint {bad} is corrupt' in proc.stderr
-
-
-def _run_rc(args, env_path=None):
-    """Run a tool; return (exit code, stdout + stderr)."""
-    env = dict(os.environ, PYTHONPATH=env_path or REPO_ROOT)
-    proc = subprocess.run([sys.executable] + args,
-                          cwd=REPO_ROOT,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
-    return proc.returncode, proc.stdout + proc.stderr
+    code, out = run_tool(
+        'test.py', [cfg, str(bad), '--work-dir',
+                    str(tmp_path / 'w')], check=False)
+    assert code == 1
+    assert f'checkpoint {bad} is corrupt' in out
 
 
 def _pngs_bytes(folder):
@@ -135,17 +111,17 @@ def test_another_checkpoint_into_the_same_out_is_computed(tmp_path):
     cache; the same for another ``model.test_cfg``."""
     work = str(tmp_path / 'work')
     cfg = _write_config(tmp_path, 2)
-    _run(['tools/train.py', cfg, '--work-dir', work, '--cfg-options',
-          'default_hooks.checkpoint.interval=1'])
+    _run('train.py', [cfg, '--work-dir', work, '--cfg-options',
+                      'default_hooks.checkpoint.interval=1'])
     a, b = (osp.join(work, f'iter_{i}.pth') for i in (1, 2))
 
     def test(ckpt, out, name, *options):
         metrics = str(tmp_path / f'{name}.json')
-        args = ['tools/test.py', cfg, ckpt, '--work-dir', work, '--out',
+        args = [cfg, ckpt, '--work-dir', work, '--out',
                 str(tmp_path / out), '--metrics-json', metrics]
         if options:
             args += ['--cfg-options', *options]
-        log = _run(args)
+        log = _run('test.py', args)
         return log, json.load(open(metrics))
 
     _, first = test(a, 'M', 'a')
@@ -170,22 +146,21 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     about missing keys, write masks from an untrained head and exit 0."""
     import torch
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
 
     from mmwsss.testing import write_tiny_seg_config
     cfg = _write_config(tmp_path, 2)
     seg = Config.fromfile(write_tiny_seg_config(
         str(tmp_path / 'seg.py'), str(tmp_path / 'data')))
-    init_default_scope('mmseg')
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(seg.model)
     other = str(tmp_path / 'deeplab.pth')
-    torch.save(dict(meta={}, state_dict=MODELS.build(seg.model).state_dict()),
-               other)
+    torch.save(dict(meta={}, state_dict=model.state_dict()), other)
     out = str(tmp_path / 'M')
-    args = ['tools/test.py', cfg, other, '--work-dir', str(tmp_path / 'w'),
-            '--out', out]
-    code, log = _run_rc(args)
-    assert code != 0
+    args = [cfg, other, '--work-dir', str(tmp_path / 'w'), '--out', out]
+    code, log = run_tool('test.py', args, check=False)
+    assert code == 1
     assert (f'RuntimeError: the checkpoint {other} does not fit the model '
             'CAMSegmentor: 1 key(s) of the model are not in it '
             '(cam_head.classifier.weight); 4 key(s) in it are not in the '
@@ -196,48 +171,45 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
             'tools/test.py with --non-strict-load.') in log, log[-3000:]
     assert not osp.isdir(out) or not os.listdir(out)  # nothing written
     # asked for: loaded with mmengine's warning
-    code, log = _run_rc(args + ['--non-strict-load'])
-    assert code == 0, log[-3000:]
+    log = _run('test.py', args + ['--non-strict-load'])
     assert 'missing keys in source state_dict' in log
     assert len(_pngs_bytes(out)) == 10
 
 
-def test_final_validation_killed_then_resumed_keeps_its_metrics(tmp_path):
+class _Killed(BaseException):
+    """Stands for a SIGKILL: not an Exception, so nothing handles it."""
+
+
+def test_final_validation_killed_then_resumed_keeps_its_metrics(
+        tmp_path, monkeypatch):
     """The pipeline's train stage reruns a killed training with --resume;
     killed during the final validation (after the last checkpoint), the
     resumed run used to have nothing left to do and wrote no metrics."""
     cfg = _write_config(tmp_path, 2)
-    (tmp_path / 'kill_in_final_val.py').write_text(
-        'import os, signal\n'
-        'from mmengine.runner import ValLoop\n'
-        '_run = ValLoop.run\n\n\n'
-        'def run(self):\n'
-        '    if self.runner.iter == self.runner.max_iters:\n'
-        '        os.kill(os.getpid(), signal.SIGKILL)\n'
-        '    return _run(self)\n\n\n'
-        'ValLoop.run = run\n')
     work = str(tmp_path / 'work')
     metrics_json = osp.join(work, 'val_metrics.json')
-    args = ['tools/train.py', cfg, '--work-dir', work, '--metrics-json',
-            metrics_json]
-    killing = tmp_path / 'killing.py'
-    killing.write_text(
-        f'_base_ = [{cfg!r}]\n'
-        "custom_imports = dict(imports=['mmwsss', 'kill_in_final_val'])\n")
-    code, log = _run_rc(
-        ['tools/train.py', str(killing)] + args[2:],
-        env_path=REPO_ROOT + os.pathsep + str(tmp_path))
-    assert code == -9, log[-3000:]
+    args = [cfg, '--work-dir', work, '--metrics-json', metrics_json]
+    run = ValLoop.run
+
+    def killed_in_final_val(self):
+        if self.runner.iter == self.runner.max_iters:
+            raise _Killed
+        return run(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(ValLoop, 'run', killed_in_final_val)
+        with pytest.raises(_Killed):
+            run_tool('train.py', args)
     assert open(osp.join(work, 'last_checkpoint')).read().strip().endswith(
         'iter_2.pth')
     assert not osp.exists(metrics_json)
-    log = _run(args + ['--resume'])
+    log = _run('train.py', args + ['--resume'])
     assert 'resumed epoch: 0, iter: 2' in log
     resumed = json.load(open(metrics_json))
     assert resumed['iter'] == 2
     # the metrics of the uninterrupted run
     other = str(tmp_path / 'other.json')
-    _run(['tools/train.py', cfg, '--work-dir', str(tmp_path / 'work2'),
-          '--metrics-json', other])
+    _run('train.py', [cfg, '--work-dir', str(tmp_path / 'work2'),
+                      '--metrics-json', other])
     assert resumed == json.load(open(other))
     assert 'multi-label/mAP' in resumed['metrics']

@@ -32,7 +32,7 @@ from mmwsss.visualization import (load_cams, make_grid,  # noqa: E402
                                   make_grid_row)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='the config used for stage 2')
     parser.add_argument('pseudo_dir', help='directory of the pseudo masks')
@@ -47,11 +47,13 @@ def parse_args():
         help='which dataloader of the config lists the images')
     parser.add_argument('--data-root', help='override the data root')
     parser.add_argument('--seed', type=int, default=0, help='sample choice')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    """Draw the grids of the command line ``argv`` (default:
+    ``sys.argv[1:]``)."""
+    args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     if args.data_root:
         set_data_root(cfg, args.data_root)

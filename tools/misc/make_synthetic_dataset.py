@@ -19,7 +19,7 @@ except ImportError:  # run from a checkout without installing the package
     from mmwsss.datasets.synthetic import generate_synthetic_wsss
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Generate the deterministic synthetic WSSS dataset')
     parser.add_argument('out_dir', help='root directory of the dataset')
@@ -34,7 +34,7 @@ def parse_args() -> argparse.Namespace:
         '--overwrite',
         action='store_true',
         help='replace an existing dataset generated with other parameters')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def format_summary(meta: dict) -> str:
@@ -58,8 +58,10 @@ def format_summary(meta: dict) -> str:
     return '\n'.join(lines)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    """Generate from the command line ``argv`` (default:
+    ``sys.argv[1:]``); exit with a message on a bad argument."""
+    args = parse_args(argv)
     try:
         out_dir = generate_synthetic_wsss(
             args.out_dir,

@@ -2,7 +2,9 @@
 """Stage kinds: how one stage of a pipeline runs, and what it outputs.
 
 A stage kind is a class registered in :data:`STAGE_KINDS`. The built-in
-kinds run mmwsss's tools, each in its own process:
+kinds run mmwsss's tools, each in its own process (or, with the runner's
+``in_process``, through the tool's ``main(argv)`` in the runner's process;
+``ctx.run_tool`` chooses):
 
 - ``train``: ``tools/train.py`` (resumes from its last checkpoint when the
   stage folder has one). Outputs ``checkpoint`` and ``work_dir``; its
@@ -86,8 +88,8 @@ class StageKind:
         """Run the stage.
 
         Args:
-            ctx: The :class:`~mmwsss.apis.pipeline.PipelineRunner` (process
-                launching and logging).
+            ctx: The :class:`~mmwsss.apis.pipeline.PipelineRunner` (tool
+                and process launching, logging).
             stage (dict): The checked stage.
             stage_dir (str): Its folder (exists).
             args (dict): The resolved inputs that are kind arguments.
@@ -118,8 +120,7 @@ class TrainStage(StageKind):
         ]
         if osp.isfile(osp.join(stage_dir, 'last_checkpoint')):
             argv.append('--resume')  # an interrupted run goes on
-        ctx.run_process(stage['name'], ctx.command('train.py', argv),
-                        stage_dir)
+        ctx.run_tool(stage['name'], 'train.py', argv, stage_dir)
         with open(osp.join(stage_dir, 'last_checkpoint')) as f:
             checkpoint = f.read().strip()
         val = ctx.read_json(metrics_json) or {}
@@ -157,8 +158,7 @@ class TestStage(StageKind):
             argv += ['--out', masks]
         if stage['tta']:
             argv.append('--tta')
-        ctx.run_process(stage['name'], ctx.command('test.py', argv),
-                        stage_dir)
+        ctx.run_tool(stage['name'], 'test.py', argv, stage_dir)
         return dict(
             outputs=dict(
                 masks=masks, maps=osp.join(masks, 'cams'),

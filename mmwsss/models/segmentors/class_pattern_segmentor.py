@@ -577,7 +577,10 @@ class ClassPatternSegmentor(CAMSegmentor):
             out = dict(features=feats[i, :, :h, :w], cam_labels=lbl)
             if logits is not None:  # image-level scores, e.g. for mAP
                 out['pred_score'] = torch.sigmoid(logits[i])
-            if head_out is not None:
+            if head_out is not None and len(lbl) == 0:
+                # a background-only image: no class, no CAM
+                out['pattern_cams'] = feats.new_zeros((0, h, w))
+            elif head_out is not None:
                 cams = torch.relu(
                     self.cam_head.localization_maps(head_out[i:i + 1]))
                 # the CAMs cover the same padded input: resize, then crop
