@@ -5,12 +5,17 @@
 # uncertain pixels) -> segmentation_1 (trained again from scratch) ->
 # test / test_tta of the last model.
 #
+# The CAM chain of ./cam-deeplabv2.py with the class-pattern pass as its
+# pseudo-mask stage, no CRF refinement stage (the pass applies the paper's
+# CRF itself) and a retraining round appended (stages run after the stages
+# they read, so test / test_tta move behind segmentation_1).
 # A pipeline that inherits this graph names its stage configs:
 #   configs = dict(classifier=..., pseudo_masks=..., segmentation=...,
 #                  relabel=...)
+_base_ = ['./cam-deeplabv2.py']
 stages = dict(
-    classifier=dict(kind='train', config='classifier'),
     pseudo_masks=dict(
+        _delete_=True,
         kind='test',
         config='pseudo_masks',
         out=True,
@@ -28,9 +33,8 @@ stages = dict(
             uncertain_pct=dict(
                 metric='output_ignored_pct',
                 label='uncertain pixels of the masks %'))),
+    refinement=None,
     segmentation=dict(
-        kind='train',
-        config='segmentation',
         inputs={
             'train_dataloader.dataset.data_prefix.seg_map_path':
             'pseudo_masks.masks'
@@ -62,21 +66,7 @@ stages = dict(
         },
         report=dict(round1_val_mIoU=dict(
             metric='mIoU', label='round 1: last val mIoU'))),
-    test=dict(
-        kind='test',
-        config='segmentation',
-        inputs=dict(checkpoint='segmentation_1.checkpoint'),
-        report=dict(
-            val_mIoU=dict(metric='mIoU', label='val mIoU, single scale'))),
-    test_tta=dict(
-        kind='test',
-        config='segmentation',
-        tta=True,
-        inputs=dict(checkpoint='segmentation_1.checkpoint'),
-        report=dict(
-            val_mIoU_tta=dict(metric='mIoU', label='val mIoU, MS+flip'))),
+    # the final tests are of the last model
+    test=dict(inputs=dict(checkpoint='segmentation_1.checkpoint')),
+    test_tta=dict(inputs=dict(checkpoint='segmentation_1.checkpoint')),
 )
-seed = 0
-repeat = 1
-nproc = 1
-data_root = None
