@@ -21,5 +21,6 @@ model = dict(
         norm_eval=False),
     decode_head=dict(in_channels=256, num_classes=6))
 default_hooks = dict(logger=dict(interval=50))
-# final test: --tta (scales 0.75-2.0 + flip), optionally --cfg-options tta_model.crf=NAME
+# final test: --tta (scales 1.0 and 1.25 + flip, chosen on the val split: see
+# ../_base_/datasets/synthetic_seg.py), optionally --cfg-options tta_model.crf=NAME
 tta_model = dict(type='CRFSegTTAModel', crf=None)
