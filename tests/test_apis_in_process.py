@@ -190,3 +190,19 @@ def test_a_tool_error_in_process(tmp_path):
     code, out = _run(None, [str(tmp_path / 'missing.py')])
     assert code == 1
     assert 'Traceback' in out and 'missing.py' in out
+
+
+def test_threads_follow_omp_num_threads_as_in_a_new_process(monkeypatch):
+    """A new process starts torch with OMP_NUM_THREADS threads; so does an
+    in-process run, and the caller's count comes back afterwards."""
+    import torch
+    before = torch.get_num_threads()
+    seen = []
+    for value, expected in (('1', 1), ('3', 3), ('', before)):
+        monkeypatch.setenv('OMP_NUM_THREADS', value)
+        code = run_tool_in_process(
+            'train.py', [],
+            main=lambda argv: seen.append(torch.get_num_threads()))
+        assert code == 0
+        assert seen[-1] == expected
+        assert torch.get_num_threads() == before

@@ -19,7 +19,8 @@ takes away what it leaves behind:
   as the pipeline's processes use), the random states of ``random``, numpy
   and torch, the warning filters, and what mmengine's Runner sets for its
   process (the multiprocessing start method, the OpenCV and torch thread
-  counts) are restored;
+  counts) are restored; torch runs with ``OMP_NUM_THREADS`` threads when
+  that is set, as a new process would;
 - the tool's output (``sys.stdout`` and ``sys.stderr``, hence mmengine's
   logger, progress bars and warnings) goes to a log and, optionally, to the
   console;
@@ -168,6 +169,12 @@ def isolated_globals(argv0: Optional[str] = None,
     saved_cv2_threads = cv2.getNumThreads()
     saved_torch_threads = torch.get_num_threads()
     sys.argv = [argv0 or saved_argv[0]] + list(argv)
+    # a new process starts torch with OMP_NUM_THREADS threads; float sums
+    # depend on the thread count, so an in-process run that must equal a
+    # process run gets the same number
+    threads = os.environ.get('OMP_NUM_THREADS', '')
+    if threads.isdigit() and int(threads) > 0:
+        torch.set_num_threads(int(threads))
     try:
         if cwd is not None:
             os.chdir(cwd)

@@ -264,7 +264,7 @@ def _state_dict(path):
 
 
 @pytest.mark.slow
-def test_run_pipeline_script_equals_in_process(tmp_path):
+def test_run_pipeline_script_equals_in_process(tmp_path, monkeypatch):
     """The smoke test of the scripts: ``tools/run_pipeline.py`` as a user
     runs it, its stages ``tools/train.py`` and ``tools/test.py`` as
     processes; the same pipeline in-process gives the same checkpoint,
@@ -278,17 +278,12 @@ def test_run_pipeline_script_equals_in_process(tmp_path):
     # meanwhile (on the other core), the same pipeline in this process
     in_work = str(tmp_path / 'in_process')
     # the scripts run with OMP_NUM_THREADS=1 (mmwsss.testing's script
-    # environment); sums over another number of threads differ in their
-    # last bits, so the in-process run uses one thread too
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        PipelineRunner(
-            load_pipeline_config(pipeline), in_work, quiet=True,
-            in_process=True).run()
-    finally:
-        torch.set_num_threads(threads)
+    # environment); an in-process run takes its thread count from the same
+    # variable, as a new process does (float sums depend on it)
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    PipelineRunner(
+        load_pipeline_config(pipeline), in_work, quiet=True,
+        in_process=True).run()
     code, out = script.result()
     assert code == 0, out[-4000:]
     assert '[pipeline] classifier: running' in out

@@ -83,8 +83,16 @@ def _resolve(path: str, base: str) -> str:
     return path if osp.isabs(path) else osp.normpath(osp.join(base, path))
 
 
-def _check_config(where: str, value, base: str,
-                  aliases: Optional[Dict[str, str]] = None) -> str:
+def _check_config(where: str,
+                  value,
+                  base: str,
+                  aliases: Optional[Dict[str, str]] = None,
+                  readable: Optional[set] = None) -> str:
+    """The absolute path of a stage's config; it must exist and parse.
+
+    ``readable`` holds the paths already parsed by this check (a config that
+    several stages name is read once).
+    """
     if not isinstance(value, str) or not value:
         raise PipelineError(f'{where}.config must be a config path or a key '
                             f'of `configs`, got {value!r}')
@@ -100,11 +108,15 @@ def _check_config(where: str, value, base: str,
             f'{where}.config {value} does not exist (resolved to {path}) and '
             f'is not a key of `configs` (keys: '
             f'{", ".join(sorted(aliases or {})) or "none"})')
+    if readable is not None and path in readable:
+        return path
     try:
         Config.fromfile(path)
     except Exception as e:  # syntax errors, missing _base_ files...
         raise PipelineError(f'{where}.config {path} cannot be read: '
                             f'{e}') from e
+    if readable is not None:
+        readable.add(path)
     return path
 
 
@@ -218,6 +230,7 @@ def check_stages(stages,
                             f'{type(configs).__name__}')
     stages = _in_order(_stage_list(stages, path), path)
     out: List[dict] = []
+    readable: set = set()
     outputs: Dict[str, tuple] = {}
     report_keys: Dict[str, str] = {}
     for i, raw in enumerate(stages):
@@ -246,7 +259,7 @@ def check_stages(stages,
                 f'{where}: unknown key(s) {sorted(unknown)} (known: '
                 f'{", ".join(list(_COMMON_KEYS) + list(kind.settings))})')
         stage['config'] = _check_config(where, stage.get('config'), base,
-                                        configs)
+                                        configs, readable)
         for key, default in kind.settings.items():
             stage.setdefault(key, default)
         options = stage.get('cfg_options') or {}
