@@ -30,12 +30,13 @@ SEGMENTORS = sorted(name for name, (_, cls) in REGISTERED['model'].items()
 #: purpose (and needs an entry in REGISTRY_CONFIGS).
 EXPECTED_COUNTS = {
     'model': 14,
-    'dataset': 6,
+    'dataset': 7,
     'transform': 6,
     'metric': 2,
     'hook': 6,
     'loop': 1,
     'mmwsss:pipeline stage kind': 2,
+    'mmengine:function': 1,
 }
 EXPECTED_SEGMENTORS = [
     'AffinityNet', 'CAMSegmentor', 'CRFSegTTAModel', 'ClassPatternSegmentor',
@@ -91,7 +92,7 @@ def test_registry_counts(record_property):
     print(f'registry: built {len(MODULES)} modules, ran {len(SEGMENTORS)} '
           f'models ({", ".join(SEGMENTORS)})')
     assert counts == EXPECTED_COUNTS
-    assert len(MODULES) == 37
+    assert len(MODULES) == 39
     assert SEGMENTORS == EXPECTED_SEGMENTORS
 
 
@@ -103,6 +104,8 @@ def test_build(key, name, folders):
     built = build_registered(key, name, registry, cfg, *folders)
     if key == 'mmwsss:pipeline stage kind':
         assert built is cls
+    elif key == 'mmengine:function':
+        assert built.func is cls
     else:
         assert type(built) is cls
     if key == 'dataset':  # the images of the synthetic set it selects

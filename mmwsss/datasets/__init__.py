@@ -9,14 +9,15 @@ from .transforms import (CAMsToConfidentMask, LoadCAMs, LoadLabelMap,
                          LoadSaliencyMap, LoadWSSSAnnotations,
                          PackWSSSInputs)
 from .voc import WSSSVOCDataset
-from .wrappers import (ClassBalancedSubsetDataset, PerClassDrawDataset,
-                       sample_per_class)
+from .wrappers import (ClassBalancedSubsetDataset, ImageGroupDataset,
+                       PerClassDrawDataset, group_collate, sample_per_class)
 
 __all__ = [
     'BaseWSSSDataset', 'WSSSVOCDataset', 'WSSSCOCODataset',
     'WSSSFolderDataset', 'SyntheticWSSSDataset', 'generate_synthetic_wsss',
     'load_cls_label_file', 'class_balanced_subset', 'sample_per_class',
-    'PerClassDrawDataset', 'ClassBalancedSubsetDataset',
+    'PerClassDrawDataset', 'ClassBalancedSubsetDataset', 'ImageGroupDataset',
+    'group_collate',
     'LoadWSSSAnnotations', 'PackWSSSInputs', 'LoadSaliencyMap', 'LoadCAMs',
     'CAMsToConfidentMask', 'LoadLabelMap'
 ]

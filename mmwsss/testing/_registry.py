@@ -6,6 +6,7 @@ timm's ``tests/test_models.py``: every registered module is built from its
 minimal config (:data:`~mmwsss.testing.REGISTRY_CONFIGS`), and every
 segmentor runs ``loss`` and ``predict`` on a tiny batch.
 """
+import functools
 import importlib
 import os
 import os.path as osp
@@ -154,10 +155,12 @@ def build_registered(key: str, name: str, registry: Registry, cfg: dict,
     Most modules are ``registry.build(cfg)`` in mmseg's scope; a loop is
     built by a tiny real Runner (it needs a runner, a dataloader and an
     evaluator); a pipeline stage kind is looked up and checks the stage
-    keys ``cfg``.
+    keys ``cfg``; a function (mmengine's ``FUNCTIONS``) is looked up and
+    bound to its other keys, as a runner does with ``collate_fn``.
 
     Returns:
-        The built object (for a stage kind: its class).
+        The built object (for a stage kind: its class; for a function: a
+        ``functools.partial`` of it).
     """
     from mmwsss.apis.in_process import isolated_globals
     cfg = fill_placeholders(cfg, data_root, work_dir)
@@ -165,6 +168,13 @@ def build_registered(key: str, name: str, registry: Registry, cfg: dict,
         kind = registry.get(name)
         kind.check(dict(name='stage', kind=name, **cfg), f'stage `{name}`')
         return kind
+    if key == 'mmengine:function':
+        # looked up and bound to its other keys, as Runner.build_dataloader
+        # does with a collate_fn (building a function would call it)
+        args = dict(cfg)
+        with DefaultScope.overwrite_default_scope('mmseg'):
+            func = registry.get(args.pop('type'))
+        return functools.partial(func, **args)
     if key == 'loop':
         with isolated_globals(cwd=None):
             runner = _tiny_runner(

@@ -171,6 +171,11 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
             type='ClassBalancedSubsetDataset',
             dataset=dict(_SYNTHETIC_TRAIN, pipeline=[]),
             fraction=0.5),
+        # RPNet's image groups: each synthetic image with 2 references
+        'ImageGroupDataset': dict(
+            type='ImageGroupDataset',
+            dataset=dict(_SYNTHETIC_TRAIN, pipeline=[]),
+            num_references=2),
     },
     'transform': {
         # packs inputs, gt_sem_seg, gt_score and image labels
@@ -210,6 +215,12 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
     'loop': {
         # the test loop that resumes (built by a tiny Runner)
         'ResumableTestLoop': dict(type='ResumableTestLoop'),
+    },
+    # mmengine's functions (looked up, not called, as Runner does with
+    # collate_fn=dict(type=...))
+    'mmengine:function': {
+        # flattens a batch of image groups (ImageGroupDataset)
+        'group_collate': dict(type='group_collate'),
     },
     'mmwsss:pipeline stage kind': {
         # a train stage's own keys (none)
