@@ -131,6 +131,12 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'CAMHead': dict(type='CAMHead', in_channels=8, num_classes=5),
         # EPS head: 5 classes + the saliency channel, with EPSLoss
         'EPSHead': dict(type='EPSHead', in_channels=8, num_classes=5),
+        # RPNet head on two levels (4 and 8 channels), reduced to 4
+        'RegionPrototypeHead': dict(
+            type='RegionPrototypeHead',
+            in_channels=(4, 8),
+            num_classes=5,
+            channels=4),
         # AffinityNet's embedding head on three 4-channel levels
         'AffinityHead': dict(
             type='AffinityHead',
@@ -141,6 +147,8 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'AffinityLoss': dict(type='AffinityLoss'),
         # EPS's saliency loss with its defaults
         'EPSLoss': dict(type='EPSLoss'),
+        # RPNet's consistency loss with its defaults (paper: features)
+        'PrototypeConsistencyLoss': dict(type='PrototypeConsistencyLoss'),
         # the dense CRF (not an nn.Module) with PSA's parameters
         'DenseCRF': dict(type='DenseCRF', preset='psa'),
     },

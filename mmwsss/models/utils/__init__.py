@@ -7,6 +7,10 @@ from .class_pattern import (ClassPatternAccumulator, class_pattern_mask,
 from .postprocess import (POSTPROCESS_CFG_DEFAULTS, POSTPROCESS_CFG_KINDS,
                           DenseCRFStep, PseudoMaskPostProcessor,
                           read_image_at)
+from .region_prototype import (RegionPrototypeModule, bernoulli_drop,
+                               confident_mask, cosine_max_map,
+                               gaussian_kernel, gaussian_smooth,
+                               masked_average_pool, max_rescale)
 from .random_walk import (affinity_pairs, dense_random_walk,
                           pair_displacements, random_walk)
 
@@ -18,5 +22,7 @@ __all__ = [
     'class_pattern_mask', 'leading_eigenpairs', 'DenseCRFStep',
     'PseudoMaskPostProcessor', 'POSTPROCESS_CFG_DEFAULTS',
     'POSTPROCESS_CFG_KINDS', 'read_image_at', 'merge_checked_cfg',
-    'check_cfg_keys', 'check_cfg_types'
+    'check_cfg_keys', 'check_cfg_types', 'RegionPrototypeModule',
+    'confident_mask', 'masked_average_pool', 'bernoulli_drop',
+    'cosine_max_map', 'gaussian_kernel', 'gaussian_smooth', 'max_rescale'
 ]
