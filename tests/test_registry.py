@@ -29,7 +29,7 @@ SEGMENTORS = sorted(name for name, (_, cls) in REGISTERED['model'].items()
 #: How many modules each registry holds; a new module changes this on
 #: purpose (and needs an entry in REGISTRY_CONFIGS).
 EXPECTED_COUNTS = {
-    'model': 14,
+    'model': 16,
     'dataset': 6,
     'transform': 6,
     'metric': 2,
@@ -39,7 +39,7 @@ EXPECTED_COUNTS = {
 }
 EXPECTED_SEGMENTORS = [
     'AffinityNet', 'CAMSegmentor', 'CRFSegTTAModel', 'ClassPatternSegmentor',
-    'RelabelSegmentor'
+    'IRNet', 'RelabelSegmentor'
 ]
 
 
@@ -91,7 +91,7 @@ def test_registry_counts(record_property):
     print(f'registry: built {len(MODULES)} modules, ran {len(SEGMENTORS)} '
           f'models ({", ".join(SEGMENTORS)})')
     assert counts == EXPECTED_COUNTS
-    assert len(MODULES) == 37
+    assert len(MODULES) == 39
     assert SEGMENTORS == EXPECTED_SEGMENTORS
 
 

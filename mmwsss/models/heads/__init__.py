@@ -2,5 +2,9 @@
 from .affinity_head import AffinityHead, downsample_label
 from .cam_head import CAMHead
 from .eps_head import EPSHead
+from .irn_boundary_head import IRNBoundaryHead, nearest_label
 
-__all__ = ['CAMHead', 'EPSHead', 'AffinityHead', 'downsample_label']
+__all__ = [
+    'CAMHead', 'EPSHead', 'AffinityHead', 'downsample_label',
+    'IRNBoundaryHead', 'nearest_label'
+]
