@@ -11,6 +11,9 @@ random problems of the sizes AffinityNet meets on PASCAL VOC:
 
 Both use 21 classes, radius 5, ``beta = 8``, ``t = 256``, affinities
 uniform in ``(0, 1]`` and scores uniform in ``[0, 1)`` (seeded), float32.
+``--inputs irn`` makes IRN-like problems instead (see
+``benchmarks/irn_walk_benchmark.py``): a synthetic boundary map ``B``,
+path-max affinities ``1 - max_path B`` and scores ``U[0, 1) * (1 - B)``.
 
 Every (implementation, size) runs in its own subprocess (this script with
 ``--worker``) so that its peak memory is measured cleanly: the peak
@@ -50,6 +53,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 IMPLS = ('sparse', 'dense', 'sparse_fp64')
+INPUTS = ('uniform', 'irn')
 DEFAULT_SIZES = ('63x47', '125x94')
 
 
@@ -65,6 +69,32 @@ def _load_random_walk():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _load_path_index():
+    """``mmwsss/models/utils/path_index.py`` (and the ``random_walk`` it
+    imports) as a stand-alone package, without mmwsss' heavy imports."""
+    import types
+    pkg = '_mmwsss_walk_utils'
+    if pkg not in sys.modules:
+        module = types.ModuleType(pkg)
+        module.__path__ = [osp.join(ROOT, 'mmwsss', 'models', 'utils')]
+        sys.modules[pkg] = module
+    return importlib.import_module(pkg + '.path_index')
+
+
+def irn_boundary(height, width, generator):
+    """A synthetic IRN boundary map: low noise and the borders of a few
+    random rectangles at 0.95."""
+    bound = torch.rand(height, width, generator=generator) * 0.1
+    for _ in range(6):
+        y0, y1 = sorted(torch.randint(0, height, (2, ),
+                                      generator=generator).tolist())
+        x0, x1 = sorted(torch.randint(0, width, (2, ),
+                                      generator=generator).tolist())
+        bound[y0:y1 + 1, [x0, x1]] = 0.95
+        bound[[y0, y1], x0:x1 + 1] = 0.95
+    return bound
 
 
 def _parse_size(text):
@@ -86,8 +116,17 @@ def _reset_hiwater():
         return False
 
 
-def make_inputs(rw, height, width, classes, radius, seed):
+def make_inputs(rw, height, width, classes, radius, seed, kind='uniform'):
     g = torch.Generator().manual_seed(seed)
+    if kind == 'irn':
+        # IRN make_sem_seg_labels.py: a = 1 - max over the path of B,
+        # scores = CAMs * (1 - B)
+        pi = _load_path_index()
+        bound = irn_boundary(height, width, g)
+        index = pi.pair_path_index(radius, height, width)
+        affinity = pi.path_max_affinity(bound[None], index)[0]
+        scores = torch.rand(classes, height, width, generator=g) * (1 - bound)
+        return scores, index.ind_from, index.ind_to, affinity
     ind_from, ind_to = rw.affinity_pairs(radius, height, width)
     affinity = 1 - torch.rand(len(ind_from), generator=g)  # (0, 1]
     scores = torch.rand(classes, height, width, generator=g)
@@ -101,7 +140,8 @@ def worker(args):
     rw = _load_random_walk()
     h, w = _parse_size(args.worker_size)
     scores, ind_from, ind_to, aff = make_inputs(rw, h, w, args.classes,
-                                                args.radius, args.seed)
+                                                args.radius, args.seed,
+                                                args.inputs)
     if args.worker == 'sparse_fp64':
         scores, aff = scores.double(), aff.double()
     fn = rw.dense_random_walk if args.worker == 'dense' else rw.random_walk
@@ -130,7 +170,8 @@ def run_worker(args, impl, size, npy):
         '--worker-size', size, '--worker-npy', npy, '--classes',
         str(args.classes), '--radius', str(args.radius), '--beta',
         str(args.beta), '--num-iters', str(args.num_iters), '--seed',
-        str(args.seed), '--repeats', str(args.repeats)
+        str(args.seed), '--repeats', str(args.repeats), '--inputs',
+        args.inputs
     ]
     if args.threads:
         cmd += ['--threads', str(args.threads)]
@@ -176,6 +217,7 @@ def bench_size(args, size, tmp):
         sp, de = entry['sparse'], entry['dense']
         entry['max_abs_diff'] = float(
             np.abs(outs['sparse'] - outs['dense']).max())
+        entry['same_to_1e-4'] = entry['max_abs_diff'] <= 1e-4
         entry['speedup'] = round(de['time_s'] / sp['time_s'], 1)
         entry['memory_ratio'] = round(
             de['peak_mem_mb'] / max(sp['peak_mem_mb'], 0.1), 1)
@@ -226,7 +268,10 @@ def _table(result):
     return '\n'.join(lines)
 
 
-def main():
+def main(argv=None, defaults=None):
+    """Run the benchmark (``argv``: command-line arguments; ``defaults``:
+    overrides of the argument defaults, for a script that reuses this one
+    with other settings, e.g. ``irn_walk_benchmark.py``)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sizes', nargs='+', default=list(DEFAULT_SIZES),
                         help='feature-grid sizes HxW')
@@ -242,10 +287,16 @@ def main():
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--repeats', type=int, default=1,
                         help='calls per worker; the minimum time is kept')
+    parser.add_argument('--inputs', choices=INPUTS, default='uniform',
+                        help='uniform random problems (AffinityNet) or '
+                        'IRN-like ones (path-max affinities of a boundary '
+                        'map)')
     parser.add_argument('--worker', choices=IMPLS, help=argparse.SUPPRESS)
     parser.add_argument('--worker-size', help=argparse.SUPPRESS)
     parser.add_argument('--worker-npy', help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    if defaults:
+        parser.set_defaults(**defaults)
+    args = parser.parse_args(argv)
     if args.worker:
         worker(args)
         return
@@ -260,7 +311,11 @@ def main():
                       beta=args.beta, num_iters=args.num_iters,
                       seed=args.seed, repeats=args.repeats,
                       threads=args.threads, dtype='float32',
-                      affinity='uniform (0, 1]', scores='uniform [0, 1)'),
+                      inputs=args.inputs,
+                      affinity='uniform (0, 1]' if args.inputs == 'uniform'
+                      else '1 - path max of a synthetic boundary map B',
+                      scores='uniform [0, 1)' if args.inputs == 'uniform'
+                      else 'uniform [0, 1) * (1 - B)'),
         notes=('peak_mem_mb: increase of ru_maxrss over the value measured '
                'after building the inputs, in a fresh subprocess per run; '
                'max_abs_err_vs_fp64: against the sparse walk in float64'),

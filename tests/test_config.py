@@ -34,6 +34,8 @@ def _num_classes(model):
         return model.cam_head.num_classes + 1
     if hasattr(model, 'aff_head'):
         return model.aff_head.num_classes
+    if hasattr(model, 'boundary_head'):  # IRNet
+        return model.boundary_head.num_classes
     return model.decode_head.num_classes
 
 
@@ -60,10 +62,10 @@ def _bases(path):
 def test_configs_found():
     """Exactly the shipped configs are found (and so built below): their
     number per dataset; and every ``_base_`` file is used by one of them."""
-    assert len(CONFIGS) == 37
+    assert len(CONFIGS) == 38
     assert len(PIPELINES) == 10
     assert collections.Counter(_dataset(p) for p in CONFIGS) == dict(
-        voc12aug=15, coco14=6, msrc21=8, synthetic=8)
+        voc12aug=15, coco14=6, msrc21=8, synthetic=9)
     assert collections.Counter(_dataset(p) for p in PIPELINES) == dict(
         voc12aug=3, coco14=1, msrc21=2, synthetic=4)
     used, todo = set(), list(CONFIGS)
@@ -143,7 +145,8 @@ def test_cpu_config_forward(path, tmp_path):
         model = model.module
     n_cls = _num_classes(model)
     is_cam = hasattr(model, 'cam_head')
-    is_aff = hasattr(model, 'aff_head')
+    # the refiners (AffinityNet, IRNet) refine CAMs
+    is_aff = hasattr(model, 'aff_head') or hasattr(model, 'boundary_head')
     size = 64 if is_cam or is_aff else cfg.crop_size[0]
     data = demo_wsss_inputs(2, (3, size, size), num_classes=n_cls)
     if is_cam and type(model.cam_head).__name__ == 'EPSHead':

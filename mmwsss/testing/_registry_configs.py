@@ -109,6 +109,19 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
                 num_classes=6,
                 channels=(8, 8, 16)),
             test_cfg=dict(num_iters=3)),
+        # IRN's boundary branch on the five taps of the tiny ResNet-18
+        # (stem, layer1 .. layer4), frozen; a short walk
+        'IRNet': dict(
+            type='IRNet',
+            data_preprocessor=_PREPROCESSOR,
+            backbone=_TINY_R18,
+            boundary_head=dict(
+                type='IRNBoundaryHead',
+                in_channels=(8, 8, 16, 32, 64),
+                num_classes=6,
+                channels=8,
+                radius=3),
+            test_cfg=dict(num_iters=3)),
         # mmseg's TTA average of the tiny DeepLab-v2, then PSA's dense CRF
         'CRFSegTTAModel': dict(
             type='CRFSegTTAModel', module=_TINY_DEEPLABV2, crf='psa'),
@@ -143,6 +156,13 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
             in_channels=(4, 4, 4),
             num_classes=6,
             channels=(2, 2, 2)),
+        # IRN's boundary head on five 4-channel taps
+        'IRNBoundaryHead': dict(
+            type='IRNBoundaryHead',
+            in_channels=(4, 4, 4, 4, 4),
+            num_classes=6,
+            channels=4,
+            num_groups=2),
         # PSA's affinity loss with its defaults
         'AffinityLoss': dict(type='AffinityLoss'),
         # EPS's saliency loss with its defaults

@@ -243,15 +243,37 @@ class CAMsToConfidentMask(BaseTransform):
               = 0              if m <  bg_thr
               = ignore_index   otherwise
 
-    Unlike IRN/PSA no dense CRF is applied here; masks of any method can
-    be used instead as ``data_prefix.seg_map_path`` (their ``ignore_index``
-    pixels are the uncertain ones). The mask replaces ``gt_seg_map`` and
-    joins ``seg_fields``; ``cams`` are dropped (they are not geometrically
-    transformed).
+    By default (``crf=None``) no dense CRF is applied. With ``crf``
+    (IRN: ``crf='irn'``, ``step/cam_to_ir_label.py``) each level is a hard
+    label map smoothed by a dense CRF on the image before the two are
+    combined::
+
+        fg = CRF(argmax_k [fg_thr, A_1 .. A_L])   k = 0 the background
+        bg = CRF(argmax_k [bg_thr, A_1 .. A_L])
+        label = fg             where fg > 0
+              = 0              where fg = 0 and bg = 0
+              = ignore_index   otherwise
+
+    The CRF is :class:`~mmwsss.models.DenseCRF`; IRN's
+    (``crf_inference_label``) is the preset ``'irn'``: a label unary
+    (``unary_from_labels``, ``gt_prob`` 0.7, ``zero_unsure=False``) over
+    the ``L + 1`` labels of the image, Gaussian kernel ``sxy`` 3 ``compat``
+    3, bilateral ``sxy`` 50 ``srgb`` 5 ``compat`` 10, 10 iterations. It runs
+    on ``img`` (which must still be at the CAMs' size: put this transform
+    right after loading); the BGR image of ``LoadImageFromFile`` is turned
+    to RGB first (the bilateral kernel is isotropic in colour, so the order
+    does not change the result). Without CRF the rule is the same with the
+    CRF left out, i.e. the thresholds on ``m`` above.
+
+    Masks of any method can be used instead as ``data_prefix.seg_map_path``
+    (their ``ignore_index`` pixels are the uncertain ones). The mask
+    replaces ``gt_seg_map`` and joins ``seg_fields``; ``cams`` are dropped
+    (they are not geometrically transformed).
 
     Required Keys:
 
     - cams, cam_labels (from :class:`LoadCAMs`)
+    - img (only with ``crf``)
 
     Added Keys:
 
@@ -261,18 +283,25 @@ class CAMsToConfidentMask(BaseTransform):
         fg_thr (float): Defaults to 0.30 (IRN).
         bg_thr (float): Defaults to 0.05 (IRN).
         ignore_index (int): Defaults to 255.
+        crf (str | dict, optional): Dense CRF of the two label maps: a
+            :class:`~mmwsss.models.DenseCRF` preset name (``'irn'``) or its
+            keyword arguments (:func:`~mmwsss.models.build_dense_crf`).
+            Defaults to None (no CRF).
     """
 
     def __init__(self,
                  fg_thr: float = 0.30,
                  bg_thr: float = 0.05,
-                 ignore_index: int = 255) -> None:
+                 ignore_index: int = 255,
+                 crf=None) -> None:
         if not 0 <= bg_thr <= fg_thr <= 1:
             raise ValueError('CAMsToConfidentMask needs 0 <= bg_thr <= '
                              f'fg_thr <= 1, got {bg_thr} and {fg_thr}')
         self.fg_thr = fg_thr
         self.bg_thr = bg_thr
         self.ignore_index = ignore_index
+        from mmwsss.models.refiners.dense_crf import build_dense_crf
+        self.crf = build_dense_crf(crf)
 
     def transform(self, results: dict) -> dict:
         """Replace ``gt_seg_map`` by the confident mask."""
@@ -281,6 +310,8 @@ class CAMsToConfidentMask(BaseTransform):
         height, width = cams.shape[1:]
         if cams.shape[0] == 0:
             mask = np.zeros((height, width), np.uint8)
+        elif self.crf is not None:
+            mask = self._crf_mask(results, cams, labels)
         else:
             peak = cams.max(axis=0)
             mask = labels[cams.argmax(axis=0)].astype(np.uint8)
@@ -292,6 +323,33 @@ class CAMsToConfidentMask(BaseTransform):
             results['seg_fields'].append('gt_seg_map')
         return results
 
+    def _crf_mask(self, results: dict, cams: np.ndarray,
+                  labels: np.ndarray) -> np.ndarray:
+        """IRN's confident mask: the two CRF'd levels combined."""
+        img = results.get('img')
+        if img is None or img.shape[:2] != cams.shape[1:]:
+            raise ValueError(
+                'CAMsToConfidentMask(crf=...) needs the image at the CAMs\' '
+                f'size {cams.shape[1:]}, got '
+                f'{None if img is None else img.shape[:2]} for '
+                f"{results.get('img_path')}; put it right after loading")
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=2)
+        rgb = np.ascontiguousarray(img[..., ::-1], dtype=np.uint8)
+        keys = np.concatenate([[0], labels]).astype(np.uint8)
+        levels = []
+        for thr in (self.fg_thr, self.bg_thr):
+            scores = np.concatenate(
+                [np.full((1, ) + cams.shape[1:], thr, np.float32), cams])
+            # only the argmax of the scores enters a label unary; any other
+            # unary sees them as they are
+            levels.append(self.crf.refine_labels(rgb, scores))
+        fg, bg = levels
+        mask = keys[fg]
+        mask[fg == 0] = self.ignore_index
+        mask[(fg == 0) & (bg == 0)] = 0
+        return mask
+
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(fg_thr={self.fg_thr}, '
-                f'bg_thr={self.bg_thr})')
+                f'bg_thr={self.bg_thr}, crf={self.crf!r})')

@@ -2,9 +2,10 @@
 from .affinity_head import AffinityHead, downsample_label
 from .cam_head import CAMHead
 from .eps_head import EPSHead
+from .irn_boundary_head import IRNBoundaryHead, nearest_label
 from .region_prototype_head import RegionPrototypeHead
 
 __all__ = [
     'CAMHead', 'EPSHead', 'AffinityHead', 'downsample_label',
-    'RegionPrototypeHead'
+    'RegionPrototypeHead', 'IRNBoundaryHead', 'nearest_label'
 ]

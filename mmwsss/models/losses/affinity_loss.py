@@ -1,6 +1,6 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """The pixel-pair affinity loss of AffinityNet."""
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -12,7 +12,8 @@ __all__ = ['AffinityLoss', 'affinity_pair_labels']
 
 def affinity_pair_labels(label_from: Tensor,
                          label_to: Tensor,
-                         ignore_index: int = 255
+                         ignore_index: int = 255,
+                         num_classes: Optional[int] = None
                          ) -> Tuple[Tensor, Tensor, Tensor]:
     """Affinity labels of pixel pairs from their pseudo-mask labels.
 
@@ -20,18 +21,25 @@ def affinity_pair_labels(label_from: Tensor,
     have the same class is positive (``W*_ij = 1``), split into background
     and foreground pairs; a pair of different classes is negative
     (``W*_ij = 0``); a pair with an uncertain pixel (``ignore_index``) is
-    not used.
+    not used. With ``num_classes`` a pair is used only when both labels
+    lie in ``[0, num_classes)`` (IRN ``AffinityDisplacementLoss``: labels
+    below 21 on VOC), so other out-of-range labels are ignored too.
 
     Args:
         label_from (Tensor): Labels of the first pixel of each pair.
         label_to (Tensor): Labels of the second pixel, same shape.
         ignore_index (int): Uncertain label. Defaults to 255.
+        num_classes (int, optional): Classes including the background.
+            Defaults to None (only ``ignore_index`` is excluded).
 
     Returns:
         tuple[Tensor, Tensor, Tensor]: Float masks ``(bg_pos, fg_pos,
         neg)`` of the input shape.
     """
     valid = (label_from != ignore_index) & (label_to != ignore_index)
+    if num_classes is not None:
+        valid &= (label_from >= 0) & (label_from < num_classes) & \
+            (label_to >= 0) & (label_to < num_classes)
     same = label_from == label_to
     bg_pos = valid & same & (label_from == 0)
     fg_pos = valid & same & (label_from != 0)
@@ -56,6 +64,17 @@ class AffinityLoss(nn.Module):
     the paper writes ``L_bg/2 + L_fg/2`` for the positive term
     ``L_pos = L_bg + L_fg``, i.e. the same weights). Counts are summed
     over the batch.
+
+    IRN (Ahn, Cho & Kwak, CVPR 2019, Eq. 5-6; ``AffinityDisplacementLoss``
+    of ``jiwoon-ahn/irn``) trains its boundary branch with the same loss on
+    its path-max affinities ``a_ij = 1 - max_{k in path} B_k``::
+
+        L+ = L_bg / 2 + L_fg / 2,   L- = L_neg,   L = (L+ + L-) / 2
+
+    which is ``L_bg / 4 + L_fg / 4 + L_neg / 2`` again, with the same
+    ``eps`` in the logarithms and the counts, so
+    :class:`~mmwsss.models.IRNBoundaryHead` uses this class. An empty set
+    (e.g. no foreground pair in a background-only crop) contributes 0.
 
     Args:
         loss_weight (float): Defaults to 1.0.

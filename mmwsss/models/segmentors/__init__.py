@@ -5,10 +5,11 @@ from .cam_segmentor import CAMSegmentor
 from .class_pattern_segmentor import (ClassPatternSegmentor,
                                       load_class_patterns)
 from .crf_seg_tta import CRFSegTTAModel
+from .irn import IRNet, resnet_taps
 from .relabel_segmentor import RelabelSegmentor, fill_pseudo_mask
 
 __all__ = [
     'BackboneSegmentor', 'CAMSegmentor', 'CRFSegTTAModel', 'AffinityNet',
     'ClassPatternSegmentor', 'load_class_patterns', 'RelabelSegmentor',
-    'fill_pseudo_mask'
+    'fill_pseudo_mask', 'IRNet', 'resnet_taps'
 ]

@@ -4,6 +4,8 @@ from .cam_utils import (background_score, cams_to_label, cams_to_probs,
 from .cfg_check import check_cfg_keys, check_cfg_types, merge_checked_cfg
 from .class_pattern import (ClassPatternAccumulator, class_pattern_mask,
                             class_pattern_projections, leading_eigenpairs)
+from .path_index import (PairPathIndex, pair_path, pair_path_index,
+                         pair_paths, path_max_affinity)
 from .postprocess import (POSTPROCESS_CFG_DEFAULTS, POSTPROCESS_CFG_KINDS,
                           DenseCRFStep, PseudoMaskPostProcessor,
                           read_image_at)
@@ -24,5 +26,7 @@ __all__ = [
     'POSTPROCESS_CFG_KINDS', 'read_image_at', 'merge_checked_cfg',
     'check_cfg_keys', 'check_cfg_types', 'RegionPrototypeModule',
     'confident_mask', 'masked_average_pool', 'bernoulli_drop',
-    'cosine_max_map', 'gaussian_kernel', 'gaussian_smooth', 'max_rescale'
+    'cosine_max_map', 'gaussian_kernel', 'gaussian_smooth', 'max_rescale',
+    'pair_path', 'pair_paths', 'PairPathIndex', 'pair_path_index',
+    'path_max_affinity'
 ]
