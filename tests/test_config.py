@@ -62,12 +62,12 @@ def _bases(path):
 def test_configs_found():
     """Exactly the shipped configs are found (and so built below): their
     number per dataset; and every ``_base_`` file is used by one of them."""
-    assert len(CONFIGS) == 38
-    assert len(PIPELINES) == 10
+    assert len(CONFIGS) == 55
+    assert len(PIPELINES) == 14
     assert collections.Counter(_dataset(p) for p in CONFIGS) == dict(
-        voc12aug=15, coco14=6, msrc21=8, synthetic=9)
+        voc12aug=27, coco14=8, msrc21=10, synthetic=10)
     assert collections.Counter(_dataset(p) for p in PIPELINES) == dict(
-        voc12aug=3, coco14=1, msrc21=2, synthetic=4)
+        voc12aug=4, coco14=1, msrc21=2, synthetic=7)
     used, todo = set(), list(CONFIGS)
     while todo:
         for base in _bases(todo.pop()):
@@ -98,8 +98,15 @@ def test_config_builds(path):
     for split in ('train', 'val', 'test'):
         if cfg.get(f'{split}_dataloader') is None:  # refiners: no val
             continue
-        for t in cfg[f'{split}_dataloader'].dataset.pipeline:
+        dataset = cfg[f'{split}_dataloader'].dataset
+        while 'pipeline' not in dataset:  # dataset wrappers (RPNet groups)
+            dataset = dataset.dataset
+        for t in dataset.pipeline:
             TRANSFORMS.build(t)
+        if cfg[f'{split}_dataloader'].dataset.type == 'ImageGroupDataset':
+            # groups are collated into one flat batch
+            assert cfg[f'{split}_dataloader'].collate_fn.type == \
+                'group_collate'
     patterns = cfg.model.get('pattern_dataloader')
     if patterns is not None:  # Luo & Yang: the data of the fitted state
         for t in patterns.dataset.dataset.pipeline:
