@@ -67,7 +67,13 @@ def _method(name, label):
     }
 
 
-stages = dict(**_method('cam', 'CAM'), **_method('rpnet', 'RPNet'))
+_parts = (_method('cam', 'CAM'), _method('rpnet', 'RPNet'))
+# both classifiers and their masks first, then the refiner stages (a rerun
+# resumes after the last finished stage)
+stages = {k: v for part in _parts for k, v in part.items() if 'irn' not in k}
+stages.update(
+    {k: v
+     for part in _parts for k, v in part.items() if 'irn' in k})
 seed = 0
 repeat = 1
 nproc = 1
