@@ -212,3 +212,27 @@ def test_pipeline_configs_resolve(path):
     for stage in cfg.stages:
         # a config that test_config_builds builds
         assert osp.normpath(stage['config']) in CONFIGS, stage['config']
+
+
+@pytest.mark.parametrize(
+    'folder',
+    sorted({osp.dirname(p)
+            for p in CONFIGS}),
+    ids=osp.basename)
+def test_method_folder_has_readme_and_metafile(folder):
+    """Every method folder has a README and a metafile whose Models are
+    exactly the folder's configs, each pointing at its own file."""
+    import yaml
+    assert osp.isfile(osp.join(folder, 'README.md'))
+    meta = yaml.safe_load(open(osp.join(folder, 'metafile.yml')))
+    (collection, ) = meta['Collections']
+    configs = {
+        osp.splitext(osp.basename(p))[0]: osp.relpath(p, REPO_ROOT)
+        for p in CONFIGS if osp.dirname(p) == folder
+    }
+    models = {m['Name']: m for m in meta['Models']}
+    assert len(models) == len(meta['Models']), 'a model is listed twice'
+    assert set(models) == set(configs)
+    for name, model in models.items():
+        assert model['Config'] == configs[name]
+        assert model['In Collection'] == collection['Name']
