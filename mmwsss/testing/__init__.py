@@ -2,7 +2,8 @@
 from ._pipeline import (PIPELINES, TINY_GENERATE, write_tiny_affinity_config,
                         write_tiny_cam_config, write_tiny_classpattern_config,
                         write_tiny_eps_config, write_tiny_pipeline_config,
-                        write_tiny_relabel_config, write_tiny_seg_config)
+                        write_tiny_irn_config, write_tiny_relabel_config,
+                        write_tiny_rpnet_config, write_tiny_seg_config)
 from ._registry import (all_registries, build_registered, import_submodules,
                         is_segmentor, registered_modules, registry_key,
                         run_segmentor, segmentor_demo_batch)
@@ -18,6 +19,7 @@ __all__ = [
     'write_tiny_seg_config', 'write_tiny_pipeline_config',
     'write_tiny_eps_config', 'write_tiny_affinity_config',
     'write_tiny_classpattern_config', 'write_tiny_relabel_config',
+    'write_tiny_rpnet_config', 'write_tiny_irn_config',
     'REGISTRY_CONFIGS',
     'fill_placeholders', 'import_submodules', 'all_registries',
     'registered_modules',

@@ -14,7 +14,8 @@ __all__ = [
     'TINY_GENERATE', 'write_tiny_cam_config', 'write_tiny_seg_config',
     'write_tiny_pipeline_config', 'write_tiny_eps_config',
     'write_tiny_affinity_config', 'write_tiny_classpattern_config',
-    'write_tiny_relabel_config', 'PIPELINES'
+    'write_tiny_relabel_config', 'write_tiny_rpnet_config',
+    'write_tiny_irn_config', 'PIPELINES'
 ]
 
 CAM_BASE = osp.join(REPO_ROOT, 'configs', 'cam',
@@ -23,6 +24,10 @@ EPS_BASE = osp.join(REPO_ROOT, 'configs', 'eps',
                     'eps_r18w32-d8_1xb16-600_synthetic-96x96.py')
 AFF_BASE = osp.join(REPO_ROOT, 'configs', 'affinitynet',
                     'affinitynet_r18w32-d8_1xb16-600_synthetic-96x96.py')
+RPNET_BASE = osp.join(REPO_ROOT, 'configs', 'rpnet',
+                      'rpnet_r18w32-d8_1xb16-600_synthetic-96x96.py')
+IRN_BASE = osp.join(REPO_ROOT, 'configs', 'irn',
+                    'irn_r18w32-d8_1xb16-600_synthetic-96x96.py')
 SEG_BASE = osp.join(REPO_ROOT, 'configs', 'deeplabv2',
                     'deeplabv2_r18w32-d8_1xb16-600_synthetic-96x96.py')
 TINY_GENERATE = dict(num_train=10, num_val=4, image_size=40, seed=1)
@@ -51,14 +56,18 @@ def write_tiny_cam_config(path: str,
                           data_root: str,
                           iters: int = 2,
                           generate: Optional[Dict] = None,
-                          method: str = 'cam') -> str:
+                          method: str = 'cam',
+                          save_maps: Optional[bool] = None) -> str:
     """Write a tiny classifier config (stages 1-2) to ``path``.
 
     ``method`` ``'cam'`` derives it from the CAM baseline, ``'eps'`` from
-    the EPS config (which also saves its CAMs, for a trained refiner).
+    the EPS config. ``save_maps``: whether testing also saves the CAMs
+    (for a trained refiner); by default only EPS does.
     """
     generate = generate or TINY_GENERATE
     base = {'cam': CAM_BASE, 'eps': EPS_BASE}[method]
+    if save_maps is None:
+        save_maps = method == 'eps'
     text = f"""
 _base_ = [{base!r}]
 generate = {generate!r}
@@ -70,7 +79,7 @@ test_evaluator = dict(sweep=[0.1, 0.2, 0.3])
 custom_hooks = [
     dict(type='WSSSNumClassCheckHook'),
     dict(type='ProgressBarHook'),
-    dict(type='PredictionWriterHook', save_maps={method == 'eps'}),
+    dict(type='PredictionWriterHook', save_maps={bool(save_maps)}),
 ]
 """ + _LOADERS + _schedule(iters)
     with open(path, 'w') as f:
@@ -98,6 +107,78 @@ generate = {generate!r}
 data_root = {data_root!r}
 model = dict(backbone=dict(stem_channels=8, base_channels=8),
              aff_head=dict(in_channels=(16, 32, 64), channels=(8, 8, 16)),
+             test_cfg=dict(num_iters=8))
+train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, generate=generate))
+test_dataloader = dict(num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, generate=generate))
+train_cfg = dict(max_iters={iters}, val_interval={iters + 1})
+param_scheduler = [dict(type='PolyLR', power=0.9, begin=0, end={iters},
+                        by_epoch=False)]
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(interval={iters}))
+"""
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def write_tiny_rpnet_config(path: str,
+                            data_root: str,
+                            iters: int = 2,
+                            generate: Optional[Dict] = None) -> str:
+    """Write a tiny RPNet classifier config (stages 1-2) to ``path``.
+
+    The RPNet synthetic config on the tiny CAM classifier's backbone: the
+    prototypes of its outputs 1 and 3 (16 and 64 channels), reduced to 16
+    channels; training keeps the image groups (``ImageGroupDataset`` with
+    one reference per query, ``group_collate``), so a batch of 4 queries
+    forwards 8 images. Testing saves the CAMs (for a trained refiner).
+    """
+    generate = generate or TINY_GENERATE
+    # the train set sits one level down, inside the ImageGroupDataset
+    loaders = _LOADERS.replace(
+        'dataset=dict(data_root=data_root, generate=generate))',
+        'dataset=dict(dataset=dict(data_root=data_root, generate=generate)))',
+        1)
+    text = f"""
+_base_ = [{RPNET_BASE!r}]
+generate = {generate!r}
+data_root = {data_root!r}
+model = dict(backbone=dict(stem_channels=8, base_channels=8),
+             cam_head=dict(in_channels=(16, 64), channels=16),
+             test_cfg=dict(scales=(1.0, 0.5), crf=None))
+test_evaluator = dict(sweep=[0.1, 0.2, 0.3])
+custom_hooks = [
+    dict(type='WSSSNumClassCheckHook'),
+    dict(type='ProgressBarHook'),
+    dict(type='PredictionWriterHook', save_maps=True),
+]
+""" + loaders + _schedule(iters)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def write_tiny_irn_config(path: str,
+                          data_root: str,
+                          iters: int = 2,
+                          generate: Optional[Dict] = None) -> str:
+    """Write a tiny IRN refiner config to ``path``.
+
+    The IRN synthetic config on the tiny classifiers' backbone (8-channel
+    ResNet-18: taps of 8, 8, 16, 32 and 64 channels), each tap reduced to
+    8 channels, and a walk of 8 steps. Its frozen backbone is initialised
+    from ``model.backbone.init_cfg.checkpoint`` (a pipeline sets it to the
+    classifier's checkpoint).
+    """
+    generate = generate or TINY_GENERATE
+    text = f"""
+_base_ = [{IRN_BASE!r}]
+generate = {generate!r}
+data_root = {data_root!r}
+model = dict(backbone=dict(stem_channels=8, base_channels=8),
+             boundary_head=dict(in_channels=(8, 8, 16, 32, 64), channels=8),
              test_cfg=dict(num_iters=8))
 train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, generate=generate))
@@ -158,15 +239,31 @@ PIPELINES = dict(
     cam='pipeline_cam-deeplabv2_synthetic.py',
     cam_affinitynet='pipeline_cam-affinitynet-deeplabv2_synthetic.py',
     eps_affinitynet='pipeline_eps-affinitynet-deeplabv2_synthetic.py',
-    classpattern='pipeline_classpattern-deeplabv2_synthetic.py')
+    classpattern='pipeline_classpattern-deeplabv2_synthetic.py',
+    rpnet_irn='pipeline_rpnet-irn-deeplabv2_synthetic.py',
+    cam_irn='pipeline_cam-irn-deeplabv2_synthetic.py')
 
 
-def _tiny_stage_config(real: str, folder: str, data_root: str,
-                       iters: int) -> str:
-    """The tiny config that stands in for the real stage config ``real``."""
+def _tiny_stage_config(real: str,
+                       folder: str,
+                       data_root: str,
+                       iters: int,
+                       save_maps: bool = False) -> str:
+    """The tiny config that stands in for the real stage config ``real``.
+
+    ``save_maps``: a later stage reads the classifier's saved CAMs, so the
+    tiny CAM classifier saves them (as the real one does).
+    """
     name = osp.basename(real)
+
+    def tiny_cam(path, data_root, iters):
+        return write_tiny_cam_config(path, data_root, iters,
+                                     save_maps=save_maps)
+
     writers = (
-        ('cam_', 'tiny_cam.py', write_tiny_cam_config),
+        ('cam_', 'tiny_cam.py', tiny_cam),
+        ('rpnet_', 'tiny_rpnet.py', write_tiny_rpnet_config),
+        ('irn_', 'tiny_irn.py', write_tiny_irn_config),
         ('eps_', 'tiny_eps.py', write_tiny_eps_config),
         ('affinitynet_', 'tiny_aff.py', write_tiny_affinity_config),
         ('deeplabv2_', 'tiny_seg.py', write_tiny_seg_config),
@@ -210,10 +307,16 @@ def write_tiny_pipeline_config(folder: str,
     data_root = osp.join(folder, 'data')
     real = osp.join(REPO_ROOT, 'configs', 'pipelines', PIPELINES[pipeline])
     stages = []
+    graph = load_pipeline_config(real).stages
+    # a stage reads the saved CAMs of another
+    save_maps = any(
+        isinstance(source, str) and source.endswith('.maps')
+        for stage in graph for source in (stage.get('inputs') or {}).values())
     # the checked graph: inherited, in run order, configs resolved
-    for stage in load_pipeline_config(real).stages:
+    for stage in graph:
         stage = dict(stage)
-        tiny = _tiny_stage_config(stage['config'], folder, data_root, iters)
+        tiny = _tiny_stage_config(stage['config'], folder, data_root, iters,
+                                  save_maps)
         stage['config'] = osp.basename(tiny)
         for key, value in ((stage_options or {}).get(stage['name']) or
                            {}).items():

@@ -442,3 +442,45 @@ def test_confident_mask_with_irn_crf_snaps_to_the_image():
     with pytest.raises(ValueError, match="CAMs' size"):
         CAMsToConfidentMask(crf='irn')(
             dict(img=img[:8], cams=cams, cam_labels=np.array([2])))
+
+
+# ------------------------------------------------------------ bad input
+@pytest.mark.parametrize('loader', ['train_dataloader', 'test_dataloader'])
+def test_irn_loaders_name_a_missing_saved_cam(tmp_path, loader):
+    """The real IRN config's loaders over a CAM folder that lacks one
+    image's maps (an unfinished pseudo-mask stage) stop at the build and
+    name the folder and the missing file."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    from mmwsss.datasets import generate_synthetic_wsss
+    from mmwsss.testing import REPO_ROOT
+    init_default_scope('mmseg')
+    root = generate_synthetic_wsss(
+        str(tmp_path / 'data'), num_train=4, num_val=1, image_size=32)
+    with open(osp.join(root, 'ImageSets', 'Segmentation',
+                       'train.txt')) as f:
+        ids = f.read().split()
+    cams = tmp_path / 'cams'
+    cams.mkdir()
+    for name in ids[:2] + ids[3:]:  # the third image's maps are missing
+        (cams / f'{name}.npz').write_bytes(b'')
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'irn',
+                 'irn_r18w32-d8_1xb16-600_synthetic-96x96.py'))
+    dl = cfg[loader]
+    dl.update(num_workers=0, persistent_workers=False)
+    dl.dataset.update(data_root=root, generate=None)
+    dl.dataset.data_prefix.cam_path = str(cams)
+    with pytest.raises(FileNotFoundError) as e:
+        Runner.build_dataloader(dl)
+    msg = str(e.value)
+    assert f'data_prefix.cam_path {cams} lacks the cam files of 1 of 4 ' \
+           'images' in msg
+    assert f"['{ids[2]}.npz']" in msg
+    # with the file in place the loader builds
+    (cams / f'{ids[2]}.npz').write_bytes(b'')
+    assert len(Runner.build_dataloader(dl).dataset) == 4

@@ -27,7 +27,7 @@ from mmwsss.apis.pipeline import (STAGE_KINDS, PipelineError, PipelineRunner,
                                   StageKind, WorkDirLock, format_results,
                                   load_pipeline_config, stage_config,
                                   summarise_runs)
-from mmwsss.testing import (REPO_ROOT, run_tool, start_script,
+from mmwsss.testing import (PIPELINES, REPO_ROOT, run_tool, start_script,
                             write_tiny_pipeline_config)
 
 CAM_STAGES = [
@@ -191,6 +191,125 @@ def test_eps_affinitynet_pipeline(tmp_path):
     seg = Config.fromfile(osp.join(run_dir, 'segmentation',
                                    'stage_config.py'))
     assert seg.train_dataloader.dataset.data_prefix.seg_map_path == refined
+
+
+IRN_STAGES = [
+    'classifier', 'pseudo_masks', 'refinement_train', 'refinement',
+    'segmentation', 'test', 'test_tta'
+]
+
+
+@pytest.mark.parametrize('name', sorted(PIPELINES))
+def test_tiny_pipelines_save_the_maps_a_stage_reads(tmp_path, name):
+    """Every tiny pipeline: its stage configs load, and the classifier
+    saves its CAMs exactly when a later stage reads them (the real CAM
+    config always saves them; the tiny one only when needed)."""
+    pipeline = write_tiny_pipeline_config(str(tmp_path), name)
+    stages = Config.fromfile(pipeline).stages
+    reads_maps = any(
+        str(v).endswith('.maps') for s in stages for v in s['inputs'].values())
+    assert reads_maps == (name not in ('cam', 'classpattern'))
+    cfg = Config.fromfile(osp.join(str(tmp_path), stages[0]['config']))
+    writer, = [h for h in cfg.custom_hooks
+               if h['type'] == 'PredictionWriterHook']
+    assert writer['save_maps'] == reads_maps
+    for stage in stages:
+        cfg = Config.fromfile(osp.join(str(tmp_path), stage['config']))
+        loader = cfg[f"{stage['kind']}_dataloader"]  # the one it uses
+        assert loader.num_workers == 0, stage['name']
+    if name == 'rpnet_irn':
+        rpnet = Config.fromfile(osp.join(str(tmp_path), 'tiny_rpnet.py'))
+        data = rpnet.train_dataloader.dataset
+        assert data.type == 'ImageGroupDataset'
+        assert data.dataset.data_root == osp.join(str(tmp_path), 'data')
+        assert rpnet.model.cam_head.in_channels == (16, 64)
+        irn = Config.fromfile(osp.join(str(tmp_path), 'tiny_irn.py'))
+        assert irn.model.boundary_head.in_channels == (8, 8, 16, 32, 64)
+        assert irn.train_dataloader.dataset.data_root == data.dataset.data_root
+
+
+@pytest.mark.slow
+def test_rpnet_irn_pipeline(tmp_path):
+    """RPNet (image groups) -> IRN (frozen backbone from the classifier,
+    trained on the saved CAMs, then walking them) -> DeepLab-v2."""
+    import torch
+    pipeline = write_tiny_pipeline_config(str(tmp_path), 'rpnet_irn')
+    work = str(tmp_path / 'work')
+    out = _run_quiet(pipeline, work)
+    run_dir = osp.join(work, 'seed_0')
+    results = json.load(open(osp.join(work, 'results.json')))
+    assert list(results['stage_wall_time_s']) == IRN_STAGES
+    done = {
+        s: json.load(open(osp.join(run_dir, s, 'stage.json')))
+        for s in IRN_STAGES
+    }
+
+    # the classifier trained on image groups: a query and one reference
+    # per group, collated flat (4 queries -> 8 images a batch), and its
+    # consistency loss ran
+    cls_cfg = Config.fromfile(
+        osp.join(run_dir, 'classifier', 'stage_config.py'))
+    loader = cls_cfg.train_dataloader
+    assert loader.collate_fn.type == 'group_collate'
+    assert loader.dataset.type == 'ImageGroupDataset'
+    assert loader.dataset.num_references == 1
+    assert loader.batch_size == 4
+    with open(osp.join(run_dir, 'classifier', 'stage.log')) as f:
+        log = f.read()
+    assert 'ImageGroupDataset: 10 queries, 1-1 reference(s) each' in log
+    losses = [float(v) for v in re.findall(r'loss_consistency: ([0-9.e+-]+)',
+                                           log)]
+    assert len(losses) == 2  # logged at both iterations
+    assert 'loss_cls_enh' in log
+
+    # IRN's frozen backbone is the classifier's: its stage config names the
+    # classifier's checkpoint and the trained refiner keeps those weights
+    cls_ckpt = done['classifier']['outputs']['checkpoint']
+    irn_cfg = Config.fromfile(
+        osp.join(run_dir, 'refinement_train', 'stage_config.py'))
+    assert irn_cfg.model.backbone.init_cfg.checkpoint == cls_ckpt
+    cams = osp.join(run_dir, 'pseudo_masks', 'masks', 'cams')
+    assert irn_cfg.train_dataloader.dataset.data_prefix.cam_path == cams
+    cls_sd = _state_dict(cls_ckpt)
+    irn_sd = _state_dict(done['refinement_train']['outputs']['checkpoint'])
+    backbone = sorted(k for k in cls_sd if k.startswith('backbone.'))
+    assert backbone == sorted(k for k in irn_sd if k.startswith('backbone.'))
+    assert 'backbone.layer4.1.conv2.weight' in backbone
+    for key in backbone:  # weights and BN statistics, bit for bit
+        assert torch.equal(cls_sd[key], irn_sd[key]), key
+    assert any(k.startswith('boundary_head.') for k in irn_sd)
+    # the refinement walked the same CAMs with the trained refiner
+    assert done['refinement']['signature']['args']['checkpoint'] == \
+        done['refinement_train']['outputs']['checkpoint']
+    ref_cfg = Config.fromfile(
+        osp.join(run_dir, 'refinement', 'stage_config.py'))
+    assert ref_cfg.test_dataloader.dataset.data_prefix.cam_path == cams
+
+    # CAMs saved and masks refined for every train image
+    train_ids = open(osp.join(str(tmp_path), 'data', 'ImageSets',
+                              'Segmentation', 'train.txt')).read().split()
+    assert len(train_ids) == 10
+    assert sorted(os.listdir(cams)) == sorted(i + '.npz' for i in train_ids)
+    refined = osp.join(run_dir, 'refinement', 'masks')
+    assert _pngs(refined) == sorted(i + '.png' for i in train_ids)
+    seg = Config.fromfile(osp.join(run_dir, 'segmentation',
+                                   'stage_config.py'))
+    assert seg.train_dataloader.dataset.data_prefix.seg_map_path == refined
+
+    # the reported numbers are the stages' own
+    for key, stage, metric in (
+        ('pseudo_mask_mIoU', 'pseudo_masks', 'mIoU'),
+        ('pseudo_mask_oracle_mIoU', 'pseudo_masks', 'oracle_mIoU'),
+        ('pseudo_mask_gt_free_mIoU', 'pseudo_masks', 'gt_free_mIoU'),
+        ('refined_pseudo_mask_mIoU', 'refinement', 'mIoU'),
+        ('refined_pseudo_mask_oracle_mIoU', 'refinement', 'oracle_mIoU'),
+        ('refined_pseudo_mask_gt_free_mIoU', 'refinement', 'gt_free_mIoU'),
+        ('val_mIoU', 'test', 'mIoU'),
+        ('val_mIoU_tta', 'test_tta', 'mIoU'),
+    ):
+        metrics = json.load(open(osp.join(run_dir, stage, 'metrics.json')))
+        assert results[key] == metrics[metric], key
+    assert 'IRN pseudo-mask mIoU (train, bg 0.25 after the walk)' in out
 
 
 @pytest.mark.slow
