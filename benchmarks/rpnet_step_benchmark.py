@@ -16,12 +16,14 @@ subprocess (this script with ``--worker``) so that its memory is measured
 cleanly:
 
 - CPU: the growth of the peak resident set size (``ru_maxrss``) during the
-  timed steps over the one measured right before them, after resetting the
-  kernel's high-water mark (``/proc/self/clear_refs``, where allowed). It
+  warm-up and timed steps over the one measured right before them (model
+  and data built), after resetting the kernel's high-water mark
+  (``/proc/self/clear_refs``, where allowed): the activations, gradients
+  and optimiser state of a step. It
   counts everything the process touches (PyTorch's CPU allocator, glibc
   caches), not tensors alone; tracemalloc would miss PyTorch's C++
   allocations entirely.
-- CUDA: ``torch.cuda.max_memory_allocated`` during the timed steps (the
+- CUDA: ``torch.cuda.max_memory_allocated`` during the steps (the
   tensors, not the caching allocator's reserve).
 
 The defaults are small enough for a CPU (ResNet-18 at 128 x 128, batch
@@ -147,14 +149,17 @@ def worker(args):
         optim.step()
         return {k: float(v) for k, v in losses.items()}
 
-    for _ in range(args.warmup):
-        step()
+    # the memory a step adds over the built model and its data: the
+    # high-water mark is reset before the first (warm-up) step, so the
+    # activations, gradients and optimiser state of a step are counted
     if device.type == 'cuda':
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated() / 2**20
     reset = _reset_hiwater()
     base_rss = _maxrss_mb()
+    for _ in range(args.warmup):
+        step()
     times, cpu_times = [], []
     for _ in range(args.repeats):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -179,6 +184,7 @@ def worker(args):
             # machine, a measure of the work that does not count waiting
             step_cpu_s=min(cpu_times),
             peak_mem_mb=peak,
+            peak_rss_mb=_maxrss_mb(),
             peak_mem_mb_per_image=peak / args.batch_size,
             memory_measure=how,
             losses=losses,
