@@ -12,8 +12,9 @@
 # It refines the CAMs of any method saved by the pseudo-mask stage
 # (PredictionWriterHook save_maps=True) given as data_prefix.cam_path, e.g.
 #   configs/pipelines/pipeline_rpnet-irn-deeplab-largefov_x50_voc12aug.py
-# The seeds' CRF runs in the data loader (about 1 s per VOC image and
-# epoch); IRN computes them once, offline.
+# The seeds' CRF runs in the data loader (about 1 s per VOC image); they are
+# computed once per image and CAM file and cached in work_dirs/irn_seeds
+# (IRN computes them once, offline).
 _base_ = [
     '../_base_/models/irn_r50.py', '../_base_/datasets/voc12aug_cls.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_cam_poly.py'
@@ -23,7 +24,12 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadCAMs'),
     # IRN's seeds, on the image at the CAMs' size (before any resize)
-    dict(type='CAMsToConfidentMask', fg_thr=0.30, bg_thr=0.05, crf='irn'),
+    dict(
+        type='CAMsToConfidentMask',
+        fg_thr=0.30,
+        bg_thr=0.05,
+        crf='irn',
+        cache_dir='work_dirs/irn_seeds'),
     dict(
         type='RandomResize',
         scale=(512, 512),

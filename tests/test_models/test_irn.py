@@ -444,6 +444,49 @@ def test_confident_mask_with_irn_crf_snaps_to_the_image():
             dict(img=img[:8], cams=cams, cam_labels=np.array([2])))
 
 
+
+def test_confident_mask_crf_cache(tmp_path, monkeypatch):
+    """With cache_dir the CRF'd seeds are computed once per CAM file and
+    read back (the CRF is not called again); new CAMs (another size or
+    modification time) or other thresholds compute them anew."""
+    import os
+    h, w = 16, 20
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, 10:] = 255
+    cams = np.zeros((1, h, w), np.float32)
+    cams[0, :, :12] = 0.8
+    cam_file = tmp_path / 'a.npz'
+    np.savez(cam_file, cams=cams, labels=np.array([2]))
+
+    def results():
+        return dict(img=img, cams=cams.copy(), cam_labels=np.array([2]),
+                    cam_path=str(cam_file))
+
+    cache = tmp_path / 'seeds'
+    t = CAMsToConfidentMask(crf='irn', cache_dir=str(cache))
+    expected = CAMsToConfidentMask(crf='irn')(results())['gt_seg_map']
+    first = t(results())['gt_seg_map']
+    np.testing.assert_array_equal(first, expected)
+    assert len(os.listdir(cache)) == 1
+    # the second time the mask comes from the cache: no CRF is solved
+    monkeypatch.setattr(t.crf, 'refine_labels',
+                        lambda *a, **k: pytest.fail('CRF solved again'))
+    second = t(results())['gt_seg_map']
+    np.testing.assert_array_equal(second, expected)
+    assert second.dtype == np.uint8
+    # other thresholds: another cache entry (computed, so the patched CRF
+    # refuses)
+    other = CAMsToConfidentMask(fg_thr=0.5, crf='irn', cache_dir=str(cache))
+    monkeypatch.setattr(other.crf, 'refine_labels',
+                        lambda *a, **k: pytest.fail('expected'))
+    with pytest.raises(pytest.fail.Exception, match='expected'):
+        other(results())
+    # new CAMs in the same file: the entry of the old ones is not read
+    os.utime(cam_file, ns=(1, 1))
+    with pytest.raises(pytest.fail.Exception, match='CRF solved again'):
+        t(results())
+
+
 # ------------------------------------------------------------ bad input
 @pytest.mark.parametrize('loader', ['train_dataloader', 'test_dataloader'])
 def test_irn_loaders_name_a_missing_saved_cam(tmp_path, loader):
