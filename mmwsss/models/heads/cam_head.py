@@ -126,7 +126,24 @@ class CAMHead(BaseModule):
         """Multi-label classification loss of a batch (plus the losses of
         :meth:`extra_losses`, which subclasses add)."""
         out = self.forward(feats)
-        logits = self.image_logits(out)
+        losses, target = self.classification_losses(
+            self.image_logits(out), data_samples)
+        losses.update(self.extra_losses(out, target, data_samples))
+        return losses
+
+    def classification_losses(self, logits: Tensor,
+                              data_samples: SampleList) -> tuple:
+        """``loss_cls`` and the accuracy ``acc_cls`` of image logits.
+
+        Args:
+            logits (Tensor): ``(B, K)`` image-level logits.
+            data_samples (list[SegDataSample]): The batch's samples (their
+                ``gt_score``).
+
+        Returns:
+            tuple[dict[str, Tensor], Tensor]: The losses and the ``(B, K)``
+            image labels.
+        """
         target = self.gt_scores(data_samples).to(logits)
         if target.shape != logits.shape:
             raise ValueError(
@@ -135,11 +152,10 @@ class CAMHead(BaseModule):
                 'model and the dataset classes disagree')
         losses = dict()
         losses[self.loss_cls.loss_name] = self.loss_cls(logits, target)
-        losses.update(self.extra_losses(out, target, data_samples))
         with torch.no_grad():
             pred = logits > 0
             losses['acc_cls'] = (pred == target.bool()).float().mean() * 100
-        return losses
+        return losses, target
 
     def extra_losses(self, out: Tensor, target: Tensor,
                      data_samples: SampleList) -> Dict[str, Tensor]:

@@ -272,15 +272,8 @@ class RegionPrototypeHead(CAMHead):
         f_n = self.cam_features(feats)
         x = self.attention(f_n)
         out = self.classifier(self.dropout(x))
-        logits = self.image_logits(out)
-        target = self.gt_scores(data_samples).to(logits)
-        if target.shape != logits.shape:
-            raise ValueError(
-                f'{type(self).__name__} has num_classes={self.num_classes} '
-                f'but the image labels have {target.shape[-1]} entries: the '
-                'model and the dataset classes disagree')
-        losses = dict()
-        losses[self.loss_cls.loss_name] = self.loss_cls(logits, target)
+        losses, target = self.classification_losses(
+            self.image_logits(out), data_samples)
 
         groups = self.group_ids(data_samples).to(f_n.device)
         fmap = self.prototype(self.level_features(feats, f_n), f_n, groups)
@@ -297,7 +290,4 @@ class RegionPrototypeHead(CAMHead):
         else:
             losses[self.loss_consistency.loss_name] = self.loss_consistency(
                 x, x_enh)
-        with torch.no_grad():
-            pred = logits > 0
-            losses['acc_cls'] = (pred == target.bool()).float().mean() * 100
         return losses
