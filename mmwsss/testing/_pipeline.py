@@ -52,6 +52,21 @@ default_hooks = dict(logger=dict(interval=1),
 """
 
 
+def _refiner_tail(iters: int) -> str:
+    """Loaders and schedule of a tiny refiner (train and test, no val)."""
+    return f"""
+train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, generate=generate))
+test_dataloader = dict(num_workers=0, persistent_workers=False,
+    dataset=dict(data_root=data_root, generate=generate))
+train_cfg = dict(max_iters={iters}, val_interval={iters + 1})
+param_scheduler = [dict(type='PolyLR', power=0.9, begin=0, end={iters},
+                        by_epoch=False)]
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(interval={iters}))
+"""
+
+
 def write_tiny_cam_config(path: str,
                           data_root: str,
                           iters: int = 2,
@@ -108,16 +123,7 @@ data_root = {data_root!r}
 model = dict(backbone=dict(stem_channels=8, base_channels=8),
              aff_head=dict(in_channels=(16, 32, 64), channels=(8, 8, 16)),
              test_cfg=dict(num_iters=8))
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, generate=generate))
-test_dataloader = dict(num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, generate=generate))
-train_cfg = dict(max_iters={iters}, val_interval={iters + 1})
-param_scheduler = [dict(type='PolyLR', power=0.9, begin=0, end={iters},
-                        by_epoch=False)]
-default_hooks = dict(logger=dict(interval=1),
-                     checkpoint=dict(interval={iters}))
-"""
+""" + _refiner_tail(iters)
     with open(path, 'w') as f:
         f.write(text)
     return path
@@ -180,16 +186,7 @@ data_root = {data_root!r}
 model = dict(backbone=dict(stem_channels=8, base_channels=8),
              boundary_head=dict(in_channels=(8, 8, 16, 32, 64), channels=8),
              test_cfg=dict(num_iters=8))
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, generate=generate))
-test_dataloader = dict(num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, generate=generate))
-train_cfg = dict(max_iters={iters}, val_interval={iters + 1})
-param_scheduler = [dict(type='PolyLR', power=0.9, begin=0, end={iters},
-                        by_epoch=False)]
-default_hooks = dict(logger=dict(interval=1),
-                     checkpoint=dict(interval={iters}))
-"""
+""" + _refiner_tail(iters)
     with open(path, 'w') as f:
         f.write(text)
     return path
