@@ -6,7 +6,7 @@ They derive from the real CPU configs (``configs/cam/..._synthetic...`` and
 ResNet-18s, 40-pixel images, a handful of iterations, no worker processes.
 """
 import os.path as osp
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Sequence, Union
 
 from ._utils import REPO_ROOT
 
@@ -280,7 +280,8 @@ def write_tiny_pipeline_config(folder: str,
                                pipeline: str = 'cam',
                                iters: int = 2,
                                stage_options: Optional[Dict] = None,
-                               extra: str = '') -> str:
+                               extra: str = '',
+                               drop: Sequence[str] = ()) -> str:
     """Write a tiny version of a real pipeline config into ``folder``.
 
     The stages, their kinds, inputs, options and reports are those of the
@@ -296,6 +297,8 @@ def write_tiny_pipeline_config(folder: str,
         stage_options (dict, optional): ``{stage name: {key: value}}``
             merged into those stages (e.g. ``cfg_options``).
         extra (str): Appended to the pipeline config text.
+        drop (Sequence[str]): Stages to leave out (e.g. stage 3, which
+            other tests cover, when a test is about the earlier stages).
 
     Returns:
         str: The pipeline config's path.
@@ -311,6 +314,8 @@ def write_tiny_pipeline_config(folder: str,
         for stage in graph for source in (stage.get('inputs') or {}).values())
     # the checked graph: inherited, in run order, configs resolved
     for stage in graph:
+        if stage['name'] in drop:
+            continue
         stage = dict(stage)
         tiny = _tiny_stage_config(stage['config'], folder, data_root, iters,
                                   save_maps)

@@ -193,9 +193,10 @@ def test_eps_affinitynet_pipeline(tmp_path):
     assert seg.train_dataloader.dataset.data_prefix.seg_map_path == refined
 
 
+# the stages the RPNet -> IRN test runs (stage 3, which only reads the
+# refined masks, is covered by the EPS -> AffinityNet and CAM tests)
 IRN_STAGES = [
-    'classifier', 'pseudo_masks', 'refinement_train', 'refinement',
-    'segmentation', 'test', 'test_tta'
+    'classifier', 'pseudo_masks', 'refinement_train', 'refinement'
 ]
 
 
@@ -231,9 +232,11 @@ def test_tiny_pipelines_save_the_maps_a_stage_reads(tmp_path, name):
 @pytest.mark.slow
 def test_rpnet_irn_pipeline(tmp_path):
     """RPNet (image groups) -> IRN (frozen backbone from the classifier,
-    trained on the saved CAMs, then walking them) -> DeepLab-v2."""
+    trained on the saved CAMs, then walking them); the graph's stage 3 is
+    left out (the EPS -> AffinityNet test runs it on refined masks)."""
     import torch
-    pipeline = write_tiny_pipeline_config(str(tmp_path), 'rpnet_irn')
+    pipeline = write_tiny_pipeline_config(
+        str(tmp_path), 'rpnet_irn', drop=('segmentation', 'test', 'test_tta'))
     work = str(tmp_path / 'work')
     out = _run_quiet(pipeline, work)
     run_dir = osp.join(work, 'seed_0')
@@ -292,9 +295,6 @@ def test_rpnet_irn_pipeline(tmp_path):
     assert sorted(os.listdir(cams)) == sorted(i + '.npz' for i in train_ids)
     refined = osp.join(run_dir, 'refinement', 'masks')
     assert _pngs(refined) == sorted(i + '.png' for i in train_ids)
-    seg = Config.fromfile(osp.join(run_dir, 'segmentation',
-                                   'stage_config.py'))
-    assert seg.train_dataloader.dataset.data_prefix.seg_map_path == refined
 
     # the reported numbers are the stages' own
     for key, stage, metric in (
@@ -304,8 +304,6 @@ def test_rpnet_irn_pipeline(tmp_path):
         ('refined_pseudo_mask_mIoU', 'refinement', 'mIoU'),
         ('refined_pseudo_mask_oracle_mIoU', 'refinement', 'oracle_mIoU'),
         ('refined_pseudo_mask_gt_free_mIoU', 'refinement', 'gt_free_mIoU'),
-        ('val_mIoU', 'test', 'mIoU'),
-        ('val_mIoU_tta', 'test_tta', 'mIoU'),
     ):
         metrics = json.load(open(osp.join(run_dir, stage, 'metrics.json')))
         assert results[key] == metrics[metric], key
