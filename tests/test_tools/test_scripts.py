@@ -4,8 +4,8 @@
 tools/...`` from the repository root, all at once (importing torch and
 mmseg is most of the time of each). The tools with a smoke test elsewhere:
 train.py, test.py and run_pipeline.py (test_pipeline.py), dist_train.sh and
-dist_test.sh (test_distributed.py), coco2014_semantic.py
-(test_coco_utils.py) and make_synthetic_dataset.py (test_synthetic.py)."""
+dist_test.sh (test_distributed.py) and coco2014_semantic.py
+(test_coco_utils.py)."""
 import json
 import os
 import sys
@@ -43,6 +43,11 @@ def test_tools_run_as_scripts(tmp_path):
         'psa2mmwsss': [python, 'tools/model_converters/psa2mmwsss.py',
                        '--help'],
         'cam_grid': [python, 'tools/analysis_tools/cam_grid.py', '--help'],
+        'make_synthetic_dataset': [
+            python, 'tools/misc/make_synthetic_dataset.py',
+            str(tmp_path / 'ds'), '--num-train', '10', '--num-val', '5',
+            '--image-size', '32', '--seed', '1'
+        ],
     })
     for name, (code, log) in out.items():
         assert code == 0, f'{name}:\n{log[-3000:]}'
@@ -57,3 +62,6 @@ def test_tools_run_as_scripts(tmp_path):
     assert sal[8, 12] > sal[0, 0]  # the red square stands out
     assert out['psa2mmwsss'][1].startswith('usage: psa2mmwsss.py')
     assert out['cam_grid'][1].startswith('usage: cam_grid.py')
+    log = out['make_synthetic_dataset'][1]
+    assert 'train: 10 images' in log and 'val: 5 images' in log
+    assert len(os.listdir(tmp_path / 'ds' / 'JPEGImages')) == 15
