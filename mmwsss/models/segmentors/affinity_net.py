@@ -8,11 +8,8 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from mmwsss.models.utils.cam_utils import background_score, check_bg_rule
-from mmwsss.models.utils.cfg_check import (check_cfg_keys,
-                                           merge_checked_cfg)
 from mmwsss.models.utils.postprocess import (POSTPROCESS_CFG_DEFAULTS,
-                                             POSTPROCESS_CFG_KINDS,
-                                             PseudoMaskPostProcessor)
+                                             POSTPROCESS_CFG_KINDS)
 from mmwsss.models.utils.random_walk import affinity_pairs, random_walk
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, OptSampleList,
@@ -120,10 +117,7 @@ class AffinityNet(BackboneSegmentor):
             init_cfg=init_cfg)
         self.aff_head = MODELS.build(aff_head)
         name = type(self).__name__
-        check_cfg_keys(train_cfg or {}, (), f'{name} train_cfg')
-        self.train_cfg = train_cfg
-        cfg = merge_checked_cfg(self.default_test_cfg, test_cfg,
-                                f'{name} test_cfg', self.test_cfg_kinds)
+        cfg = self.checked_cfgs(train_cfg, test_cfg)
         check_bg_rule(cfg['bg'], f'{name} test_cfg.bg')
         check_bg_rule(cfg['sweep_bg'], f'{name} test_cfg.sweep_bg')
         if cfg['output_bg'] != 'propagated':
@@ -132,8 +126,6 @@ class AffinityNet(BackboneSegmentor):
             raise ValueError('AffinityNet test_cfg: num_iters must be >= 0 '
                              f"and beta > 0, got {cfg['num_iters']} and "
                              f"{cfg['beta']}")
-        self.test_cfg = cfg
-        self.postprocessor = PseudoMaskPostProcessor.from_test_cfg(cfg)
 
     @property
     def num_classes(self) -> int:

@@ -8,6 +8,7 @@ from mmseg.models.segmentors import BaseSegmentor
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from mmwsss.models.utils.cfg_check import check_cfg_keys, merge_checked_cfg
 from mmwsss.models.utils.postprocess import PseudoMaskPostProcessor
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, SampleList)
@@ -24,8 +25,10 @@ class BackboneSegmentor(BaseSegmentor):
     replace; this base holds what they share. Not registered: subclasses
     are.
 
-    A stage-2 subclass sets ``self.postprocessor`` (a
-    :class:`~mmwsss.models.utils.PseudoMaskPostProcessor` built from its
+    A stage-2 subclass declares ``default_test_cfg`` and ``test_cfg_kinds``,
+    calls :meth:`checked_cfgs` (the checked ``train_cfg`` / ``test_cfg`` and
+    ``self.postprocessor``, a
+    :class:`~mmwsss.models.utils.PseudoMaskPostProcessor` built from the
     ``test_cfg``) and ends ``predict`` with :meth:`postprocess_masks`,
     which turns the maps of the samples into ``pred_sem_seg`` (and the
     optional dense CRF). Validation during training (``val_step``) skips
@@ -59,6 +62,31 @@ class BackboneSegmentor(BaseSegmentor):
         self.neck = MODELS.build(neck) if neck is not None else None
         self.postprocessor: Optional[PseudoMaskPostProcessor] = None
         self._validating = False
+
+    def checked_cfgs(self, train_cfg: OptConfigType,
+                     test_cfg: OptConfigType) -> dict:
+        """Set ``train_cfg`` and the checked ``test_cfg`` of a stage-2
+        subclass, and its :attr:`postprocessor`.
+
+        ``train_cfg`` takes no key (any is an error naming it);
+        ``test_cfg`` is merged over the subclass's ``default_test_cfg`` with
+        its ``test_cfg_kinds`` (:func:`~mmwsss.models.utils.merge_checked_cfg`:
+        an unknown key or a value of the wrong kind is an error naming it),
+        and the post-processor (background rule, dense CRF) is built from
+        it. Subclasses check their own values on the returned dict.
+
+        Returns:
+            dict: The merged ``test_cfg`` (also ``self.test_cfg``).
+        """
+        name = type(self).__name__
+        check_cfg_keys(train_cfg or {}, (), f'{name} train_cfg')
+        self.train_cfg = train_cfg
+        self.test_cfg = merge_checked_cfg(self.default_test_cfg, test_cfg,
+                                          f'{name} test_cfg',
+                                          self.test_cfg_kinds)
+        self.postprocessor = PseudoMaskPostProcessor.from_test_cfg(
+            self.test_cfg)
+        return self.test_cfg
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         """Backbone (and neck) features."""

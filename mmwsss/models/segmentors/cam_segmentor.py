@@ -8,11 +8,8 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from mmwsss.models.utils.cam_utils import check_bg_rule, normalize_cams
-from mmwsss.models.utils.cfg_check import (check_cfg_keys,
-                                           merge_checked_cfg)
 from mmwsss.models.utils.postprocess import (POSTPROCESS_CFG_DEFAULTS,
-                                             POSTPROCESS_CFG_KINDS,
-                                             PseudoMaskPostProcessor)
+                                             POSTPROCESS_CFG_KINDS)
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, OptSampleList,
                                        SampleList)
@@ -137,10 +134,7 @@ class CAMSegmentor(BackboneSegmentor):
             init_cfg=init_cfg)
         self.cam_head = MODELS.build(cam_head)
         name = type(self).__name__
-        check_cfg_keys(train_cfg or {}, (), f'{name} train_cfg')
-        self.train_cfg = train_cfg
-        cfg = merge_checked_cfg(self.default_test_cfg, test_cfg,
-                                f'{name} test_cfg', self.test_cfg_kinds)
+        cfg = self.checked_cfgs(train_cfg, test_cfg)
         if cfg['labels'] not in ('gt', 'pred'):
             raise ValueError("test_cfg.labels must be 'gt' or 'pred', got "
                              f"{cfg['labels']!r}")
@@ -150,8 +144,6 @@ class CAMSegmentor(BackboneSegmentor):
             raise ValueError(f'{name} test_cfg.scales must be > 0, got '
                              f"{cfg['scales']!r}")
         check_bg_rule(cfg['bg'], f'{name} test_cfg.bg')
-        self.test_cfg = cfg
-        self.postprocessor = PseudoMaskPostProcessor.from_test_cfg(cfg)
 
     @property
     def num_classes(self) -> int:

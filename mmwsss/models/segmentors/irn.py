@@ -10,12 +10,9 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from mmwsss.models.utils.cam_utils import check_bg_rule
-from mmwsss.models.utils.cfg_check import (check_cfg_keys,
-                                           merge_checked_cfg)
 from mmwsss.models.utils.path_index import path_max_affinity
 from mmwsss.models.utils.postprocess import (POSTPROCESS_CFG_DEFAULTS,
-                                             POSTPROCESS_CFG_KINDS,
-                                             PseudoMaskPostProcessor)
+                                             POSTPROCESS_CFG_KINDS)
 from mmwsss.models.utils.random_walk import random_walk
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, OptSampleList,
@@ -176,10 +173,7 @@ class IRNet(BackboneSegmentor):
             init_cfg=init_cfg)
         self.boundary_head = MODELS.build(boundary_head)
         name = type(self).__name__
-        check_cfg_keys(train_cfg or {}, (), f'{name} train_cfg')
-        self.train_cfg = train_cfg
-        cfg = merge_checked_cfg(self.default_test_cfg, test_cfg,
-                                f'{name} test_cfg', self.test_cfg_kinds)
+        cfg = self.checked_cfgs(train_cfg, test_cfg)
         check_bg_rule(cfg['bg'], f'{name} test_cfg.bg')
         if cfg['bg']['type'] != 'threshold':
             raise ValueError(f'{name} test_cfg.bg must be a threshold rule '
@@ -191,8 +185,6 @@ class IRNet(BackboneSegmentor):
                 f'{name} test_cfg: num_iters must be >= 0, beta > 0, '
                 f"radius and size_divisor >= 1, got {cfg['num_iters']}, "
                 f"{cfg['beta']}, {cfg['radius']} and {cfg['size_divisor']}")
-        self.test_cfg = cfg
-        self.postprocessor = PseudoMaskPostProcessor.from_test_cfg(cfg)
         self.freeze_backbone = bool(freeze_backbone)
         if self.freeze_backbone:
             for param in self.backbone.parameters():
