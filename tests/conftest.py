@@ -1,11 +1,13 @@
 # Copyright (c) OpenMMLab. All rights reserved.
 """Shared fixtures of the test suite."""
 import gc
+import os
 import pathlib
 import shutil
 import tempfile
 
 import pytest
+import torch
 
 from mmwsss.apis import scoped_mmengine_instances
 
@@ -41,6 +43,17 @@ def _drop_mmengine_instances():
     """
     with scoped_mmengine_instances(hide_existing=False):
         yield
+
+
+def pytest_configure(config) -> None:
+    """Share the cores between the test processes of ``pytest -n``.
+
+    Each pytest-xdist worker would otherwise start as many torch threads
+    as the machine has cores, and the workers would oversubscribe them.
+    """
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def pytest_collection_finish(session) -> None:
