@@ -33,7 +33,7 @@ EXPECTED_COUNTS = {
     'dataset': 7,
     'transform': 6,
     'metric': 2,
-    'hook': 6,
+    'hook': 7,
     'loop': 1,
     'mmwsss:pipeline stage kind': 2,
     'mmengine:function': 1,
@@ -92,7 +92,7 @@ def test_registry_counts(record_property):
     print(f'registry: built {len(MODULES)} modules, ran {len(SEGMENTORS)} '
           f'models ({", ".join(SEGMENTORS)})')
     assert counts == EXPECTED_COUNTS
-    assert len(MODULES) == 43
+    assert len(MODULES) == 44
     assert SEGMENTORS == EXPECTED_SEGMENTORS
 
 

@@ -23,6 +23,11 @@ runtime_hooks = [
     dict(type='WSSSNumClassCheckHook'),
     # A progress bar over val/test images (pseudo-mask passes are long).
     dict(type='ProgressBarHook'),
+    # After each test pass: a grid image | class maps | mask | ground truth
+    # of 8 seeded images and the background-sweep curve, through the
+    # visualizer's backends (vis_backends above; add
+    # dict(type='TensorboardVisBackend') or dict(type='WandbVisBackend')).
+    dict(type='MaskGridHook', num_images=8, seed=0),
 ]
 custom_hooks = runtime_hooks
 # mmseg's SegTTAModel (crf=None), keeping each sample's image id (img_id),

@@ -95,6 +95,7 @@ custom_hooks = [
     dict(type='WSSSNumClassCheckHook'),
     dict(type='ProgressBarHook'),
     dict(type='PredictionWriterHook', save_maps={bool(save_maps)}),
+    dict(type='MaskGridHook', num_images=3, height=40),
 ]
 """ + _LOADERS + _schedule(iters)
     with open(path, 'w') as f:

@@ -231,6 +231,8 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
         # writes the last validation's metrics to a JSON file
         'MetricsJsonHook': dict(
             type='MetricsJsonHook', path=WORK_DIR + '/metrics.json'),
+        # draws a test pass's masks and sweep through the visualizer
+        'MaskGridHook': dict(type='MaskGridHook', num_images=2),
         # writes predicted masks (default folder <work_dir>/predictions)
         'PredictionWriterHook': dict(type='PredictionWriterHook'),
         # progress bar of validation and test

@@ -69,6 +69,16 @@ def test_sweep_values_by_hand():
     assert res['gt_free_mIoU'] == pytest.approx(100.0)
     assert res['output_ignored_pct'] == 0.0
     assert 'oracle_mIoU_crf' not in res
+    # the sweep, for MaskGridHook's curve: thr 0.05 -> all class a: IoU bg
+    # 0, a 1/2; 0.3 -> 58.33; 0.4 -> 100; 0.6 -> [0,0,0,1]: bg 2/3, a 1/2
+    from mmengine.logging import MessageHub
+    info = MessageHub.get_current_instance().get_info(pmm.SWEEP_INFO)
+    assert info['values'] == [0.05, 0.3, 0.4, 0.6]
+    assert info['miou'] == pytest.approx([25.0, 58.33, 100.0, 58.33],
+                                         abs=0.01)
+    assert info['marks'] == dict(configured=1, oracle=2, gt_free=2)
+    assert info['miou_crf'] is None
+    assert info['xlabel'] == 'background threshold'
 
 
 def test_power_rule_sweep():

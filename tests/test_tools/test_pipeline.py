@@ -124,6 +124,8 @@ def test_pipeline_runs_kill_after_stage1_resumes(tmp_path, monkeypatch):
     assert 'class patterns' not in out
     assert 'relabelled' not in out
 
+    _check_pictures(run_dir, pm, metrics)
+
     # the pseudo masks of every train image exist; stage 3 trained on the
     # refined ones: its stage config names their folder
     masks = osp.join(run_dir, 'refinement', 'masks')
@@ -149,6 +151,78 @@ def test_pipeline_runs_kill_after_stage1_resumes(tmp_path, monkeypatch):
         PipelineRunner(load_pipeline_config(pipeline), work, quiet=True).run()
     assert 'stage `test_tta`' in str(e.value)
     assert f'Delete {osp.join(run_dir, "test_tta")}' in str(e.value)
+
+
+def _check_pictures(run_dir, pm, tta_metrics):
+    """The pictures of a tiny CAM chain: each mask stage's grid and sweep
+    (MaskGridHook, LocalVisBackend) and the seed's summary picture."""
+    from PIL import Image
+
+    from mmwsss.engine import choose_images
+    from mmwsss.visualization import panel_starts
+    for stage in ('pseudo_masks', 'refinement', 'test_tta'):
+        grids = glob.glob(
+            osp.join(run_dir, stage, '*', 'vis_data', 'vis_image',
+                     'masks_0.png'))
+        assert len(grids) == 1, stage
+    assert glob.glob(osp.join(run_dir, 'pseudo_masks', '*', 'vis_data',
+                              'vis_image', 'masks_sweep_0.png'))
+    # the summary: per-class IoU from the written masks equals the stages'
+    # own mIoU (the metrics round to 2 decimals)
+    table = json.load(open(osp.join(run_dir, 'summary.json')))['class_iou']
+    assert list(table) == ['pseudo_masks', 'refinement', 'test_tta']
+
+    def miou(stage):
+        return np.nanmean([np.nan if v is None else v
+                           for v in table[stage].values()])
+
+    assert miou('pseudo_masks') == pytest.approx(pm['mIoU'], abs=0.006)
+    assert miou('test_tta') == pytest.approx(tta_metrics['mIoU'], abs=0.006)
+    # its first block: image | pseudo_masks | refinement | ground truth of
+    # the seeded train images; a 40 x 40 image fills 96 x 96 of a
+    # 96 x 128 cell (16 px white each side), under a 22-px header and an
+    # 18-px caption: mask pixel (r, c) -> (40 + 2.4 r, x0 + 16 + 2.4 c)
+    picture = np.asarray(Image.open(osp.join(run_dir, 'summary.png')))
+    first = choose_images(10, 6, 0)[0]
+    name = f'syn_{first:06d}'
+    # the dataset's palette, as PredictionWriterHook wrote it
+    palette = Image.open(
+        osp.join(run_dir, 'pseudo_masks', 'masks', name + '.png')).getpalette()
+    x0 = panel_starts(96, [1] * 4)
+    data = osp.dirname(osp.dirname(run_dir))
+    for col, path in ((1, osp.join(run_dir, 'pseudo_masks', 'masks')),
+                      (3, glob.glob(osp.join(data, 'data', '**',
+                                             'SegmentationClass'),
+                                    recursive=True)[0])):
+        mask = np.asarray(Image.open(osp.join(path, name + '.png')))
+        for r, c in ((5, 5), (20, 20), (35, 10), (30, 30)):
+            v = int(mask[r, c])
+            want = [255] * 3 if v == 255 else palette[3 * v:3 * v + 3]
+            got = picture[40 + int((r + 0.5) * 2.4),
+                          x0[col] + 16 + int((c + 0.5) * 2.4)]
+            assert got.tolist() == want, (col, r, c)
+
+
+def test_class_iou_by_hand(tmp_path):
+    from PIL import Image
+
+    from mmwsss.apis.pipeline.summary import class_iou
+
+    def png(name, array):
+        path = str(tmp_path / name)
+        Image.fromarray(np.asarray(array, np.uint8)).save(path)
+        return path
+
+    # pred [[0, 1], [1, 255]] against gt [[0, 1], [0, 1]]:
+    # class 0: inter 1, union 2 -> 50; class 1: inter 1 (pixel (0, 1)),
+    # pred area 2 + gt area 2 - 1 = 3 -> 33.33 (the 255 prediction is a
+    # miss of class 1); class 2: in neither -> NaN. A second image whose
+    # ground truth is all 255 adds nothing.
+    pairs = [(png('p.png', [[0, 1], [1, 255]]), png('g.png', [[0, 1], [0, 1]])),
+             (png('p2.png', [[2, 2]]), png('g2.png', [[255, 255]]))]
+    iou = class_iou(pairs, 3)
+    assert iou[:2] == pytest.approx([50.0, 100 / 3])
+    assert np.isnan(iou[2])
 
 
 @pytest.mark.slow

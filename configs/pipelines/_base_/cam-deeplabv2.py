@@ -58,6 +58,7 @@ stages = dict(
         kind='test',
         config='segmentation',
         tta=True,
+        out=True,  # the val masks, for the summary picture of the chain
         inputs=dict(checkpoint='segmentation.checkpoint'),
         report=dict(
             val_mIoU_tta=dict(metric='mIoU', label='val mIoU, MS+flip'))),

@@ -23,6 +23,9 @@ A pipeline config is an mmengine config file with a ``stages`` list::
     repeat = 1        # seeds seed, seed + 1, ...
     nproc = 1         # processes per stage
     data_root = None  # data root of every stage (None: the stage configs')
+    # the summary picture of each seed (None: none), see
+    # mmwsss/apis/pipeline/summary.py
+    summary = dict(num_images=6, seed=0, height=96)
 
 Every stage has
 
@@ -76,7 +79,7 @@ __all__ = ['load_pipeline_config', 'check_stages']
 
 _COMMON_KEYS = ('name', 'kind', 'config', 'inputs', 'cfg_options', 'report')
 _TOP_KEYS = ('stages', 'configs', 'seed', 'repeat', 'nproc', 'data_root',
-             'work_dir')
+             'work_dir', 'summary')
 
 
 def _resolve(path: str, base: str) -> str:
@@ -347,6 +350,14 @@ def load_pipeline_config(path: str,
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise PipelineError(f'pipeline config {path}: seed must be an int, '
                             f'got {seed!r}')
+    summary = cfg.get('summary', {})
+    if summary is not None:
+        if not isinstance(summary, dict) or set(summary) - {
+                'num_images', 'seed', 'height'}:
+            raise PipelineError(
+                f'pipeline config {path}: summary must be None or a dict '
+                'with the keys num_images, seed, height; got '
+                f'{summary!r}')
     if data_root is not None:
         cfg.data_root = data_root
     root = cfg.get('data_root')

@@ -24,6 +24,7 @@ from mmwsss.apis.in_process import run_tool_in_process
 from mmwsss.utils.io import atomic_write_bytes
 from .report import format_results, summarise_runs
 from .stages import STAGE_KINDS, PipelineError
+from .summary import SUMMARY_DEFAULTS, write_summary
 
 __all__ = ['PipelineRunner', 'WSSSPipeline', 'WorkDirLock', 'stage_config']
 
@@ -184,6 +185,12 @@ class PipelineRunner:
     3. ``<stage>/stage.json`` is written (atomically) with the stage's
        outputs, metrics, wall time and signature.
 
+    After the stages of a seed, ``work_dir/seed_<s>/summary.png`` shows the
+    same images across every stage that wrote masks and the per-class IoU
+    of each (:func:`~mmwsss.apis.pipeline.summary.write_summary`; the
+    pipeline config's ``summary`` sets its options, ``summary=None``
+    turns it off). A failure to draw it is reported, not fatal.
+
     A rerun skips every stage that has its ``stage.json`` when its
     signature (kind, the merged config's content, inputs, kind settings,
     seed, data root) is unchanged, and stops with a clear message when it
@@ -239,6 +246,11 @@ class PipelineRunner:
                 f'cannot run {self.nproc} processes per stage (nproc). Use '
                 'nproc=1 or run the stages as processes')
         self.data_root = cfg.get('data_root')
+        summary = cfg.get('summary', {})
+        self.summary = None if summary is None else {
+            **SUMMARY_DEFAULTS,
+            **summary
+        }
 
     # ------------------------------------------------------------------
     # what stage kinds use
@@ -443,6 +455,7 @@ class PipelineRunner:
         for stage in self.stages:
             records[stage['name']] = self._stage(stage, run_dir, records,
                                                  seed)
+        self.write_summary(run_dir, records)
         run = dict(seed=seed)
         for stage in self.stages:
             metrics = records[stage['name']]['metrics']
@@ -454,6 +467,18 @@ class PipelineRunner:
             for k, v in records.items()
         }
         return run
+
+    def write_summary(self, run_dir: str, records: Dict[str, dict]) -> None:
+        """``<run_dir>/summary.png`` (unless ``summary=None``); a failure
+        is printed as a warning: the stages' results stand without it."""
+        if self.summary is None:
+            return
+        try:
+            write_summary(records, osp.join(run_dir, 'summary.png'),
+                          **self.summary)
+        except Exception as e:  # noqa: BLE001 - a picture must not fail a run
+            print(f'[pipeline] warning: the summary picture was not drawn: '
+                  f'{type(e).__name__}: {e}', flush=True)
 
     def result_labels(self) -> Dict[str, str]:
         """Result key -> table label, in stage order."""

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.logging import MMLogger, print_log
+from mmengine.logging import MessageHub, MMLogger, print_log
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from torch import Tensor
@@ -14,7 +14,11 @@ from torch import Tensor
 from mmwsss.models.utils.cam_utils import (background_score, channel_argmax,
                                            check_bg_rule, power_to_threshold)
 
-__all__ = ['PseudoMaskMetric', 'otsu_threshold', 'sweep_area_stats']
+__all__ = ['PseudoMaskMetric', 'otsu_threshold', 'sweep_area_stats',
+           'SWEEP_INFO']
+
+#: The message hub runtime-info key of the last scored sweep.
+SWEEP_INFO = 'pseudo_mask_sweep'
 
 DEFAULT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 19))
 DEFAULT_ALPHAS = (1, 2, 4, 8, 12, 16, 24, 32)
@@ -230,6 +234,12 @@ class PseudoMaskMetric(IoUMetric):
       (snapped to the nearest swept value), chosen without any mask;
     - the **configured** value (``mIoU`` and the per-class table).
 
+    The sweep is also published as the message hub's runtime info
+    ``'pseudo_mask_sweep'`` (:data:`SWEEP_INFO`: ``values``, ``miou``,
+    ``miou_crf``, ``marks`` = indices of the configured, oracle and
+    GT-free values, ``xlabel``), which
+    :class:`~mmwsss.engine.MaskGridHook` draws as a curve.
+
     It writes no file and solves no CRF: writing the masks is
     :class:`~mmwsss.engine.PredictionWriterHook`'s job, resuming a killed
     pass :class:`~mmwsss.engine.ResumableTestLoop`'s. Distributed runs
@@ -417,6 +427,23 @@ class PseudoMaskMetric(IoUMetric):
         lines = self._format_table(rule, sweep_rules, table_no, table_crf,
                                    best, gt_free, gt_free_t, out_key,
                                    per_setting[0])
+        configured = None if rule.get('output') else next(
+            (i for i, r in enumerate(sweep_rules) if _rule_key(r) == out_key),
+            None)
+        values = [
+            r['thr'] if r['type'] == 'threshold' else r['alpha']
+            for r in sweep_rules
+        ]
+        MessageHub.get_current_instance().update_info(
+            SWEEP_INFO,
+            dict(
+                values=[float(v) for v in values],
+                miou=[float(v) for v in table_no],
+                miou_crf=table_crf,
+                marks=dict(configured=configured, oracle=best,
+                           gt_free=gt_free),
+                xlabel='background threshold' if rule['type'] == 'threshold'
+                else 'background exponent (alpha)'))
         print_log('\n' + '\n'.join(lines), logger=logger)
         return metrics
 
