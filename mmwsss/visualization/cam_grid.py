@@ -229,11 +229,20 @@ def make_grid(rows: Sequence[np.ndarray],
     return np.concatenate([header] + padded, axis=0)
 
 
-def load_cams(cam_dir: str, image_id: str) -> Optional[np.ndarray]:
+def load_cams(cam_dir: str, image_id: str, with_labels: bool = False):
     """Load ``<cam_dir>/<image_id>.npz`` (``PredictionWriterHook`` with
-    ``save_maps=True``)."""
+    ``save_maps=True``).
+
+    Returns:
+        np.ndarray | tuple | None: The ``(L, H, W)`` maps (float32), with
+        ``with_labels`` also their ``(L,)`` class indices; None when there
+        is no file.
+    """
     path = osp.join(cam_dir, image_id + '.npz')
     if not osp.isfile(path):
         return None
     with np.load(path) as f:
-        return f['cams'].astype(np.float32)
+        cams = f['cams'].astype(np.float32)
+        if with_labels:
+            return cams, f['labels'].astype(np.int64)
+        return cams

@@ -255,6 +255,14 @@ def test_eps_affinitynet_pipeline(tmp_path):
         assert results[key] == metrics[metric], key
     cams = osp.join(run_dir, 'pseudo_masks', 'masks', 'cams')
     assert len(os.listdir(cams)) == 10
+    # the grid tool draws the saved maps and masks of the stage by hand
+    grids = osp.join(str(folder), 'grids')
+    run_tool('analysis_tools/cam_grid.py', [
+        osp.join(run_dir, 'pseudo_masks', 'stage_config.py'),
+        osp.join(run_dir, 'pseudo_masks', 'masks'), '--split', 'test',
+        '--num', '3', '--per-grid', '2', '--out-dir', grids
+    ])
+    assert sorted(os.listdir(grids)) == ['grid_000.png', 'grid_001.png']
     # the EPS classifier logged its saliency loss
     with open(osp.join(run_dir, 'classifier', 'stage.log')) as f:
         assert 'loss_sal' in f.read()
@@ -724,7 +732,10 @@ def test_pipeline_config_checks(tmp_path):
             load_pipeline_config(bad)
     for extra, msg in (('repeat = 0', 'repeat must be an int >= 1'),
                        ('nproc = True', 'nproc must be an int >= 1'),
-                       ('stagse = []', r"unknown key\(s\) \['stagse'\]")):
+                       ('stagse = []', r"unknown key\(s\) \['stagse'\]"),
+                       ('summary = dict(num=3)',
+                        'summary must be None or a dict with the keys '
+                        'num_images, seed, height')):
         bad = _write(tmp_path, f'stages = [{good}]\n{extra}\n')
         with pytest.raises(PipelineError, match=msg):
             load_pipeline_config(bad)

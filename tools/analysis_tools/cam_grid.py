@@ -1,5 +1,9 @@
 # Copyright (c) OpenMMLab. All rights reserved.
-"""Draw grids image | CAM heat map | pseudo mask | ground truth.
+"""Draw grids image | class maps | pseudo mask | ground truth by hand.
+
+Every test pass draws such a grid of 8 seeded images by itself
+(``MaskGridHook``, in every config's ``custom_hooks``); this tool draws
+more images, or a folder of masks from elsewhere, with the same code.
 
 Reads the outputs of a stage-2 run (``tools/test.py`` with a CAM config:
 ``<pseudo-dir>/<id>.png`` and, with ``PredictionWriterHook(save_maps=True)``,
@@ -28,8 +32,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 from mmwsss.apis import set_data_root  # noqa: E402
 from mmwsss.engine import image_id  # noqa: E402
-from mmwsss.visualization import (load_cams, make_grid,  # noqa: E402
-                                  make_grid_row)
+from mmwsss.visualization import (GRID_COLUMNS, load_cams,  # noqa: E402
+                                  make_grid, make_grid_row, panel_starts)
 
 
 def parse_args(argv=None):
@@ -78,6 +82,12 @@ def main(argv=None):
     chosen = sorted(rng.choice(done, min(args.num, len(done)),
                                replace=False))
     cam_dir = osp.join(args.pseudo_dir, 'cams')
+    classes = dataset.metainfo['classes']
+    loaded = {}
+    for idx in chosen:
+        name = image_id(dataset.get_data_info(int(idx)))
+        loaded[name] = load_cams(cam_dir, name, with_labels=True)
+    maps_width = max([1] + [len(v[0]) for v in loaded.values() if v])
     rows, titles, written = [], [], []
     bar = ProgressBar(len(chosen))
     for k, idx in enumerate(chosen):
@@ -88,14 +98,20 @@ def main(argv=None):
             Image.open(osp.join(args.pseudo_dir, name + '.png')))
         gt = np.asarray(Image.open(info['seg_map_path'])) \
             if info.get('seg_map_path') else None
+        cams, names = None, None
+        if loaded[name] is not None:
+            cams, labels = loaded[name]
+            names = [classes[c] for c in labels]
         rows.append(
-            make_grid_row(image, load_cams(cam_dir, name), pseudo, gt,
-                          palette, args.height))
-        names = [dataset.metainfo['classes'][c] for c in info['img_labels']]
+            make_grid_row(image, cams, pseudo, gt, palette, args.height,
+                          cam_names=names, maps_width=maps_width))
+        names = [classes[c] for c in info['img_labels']]
         titles.append(f"{name}: {', '.join(names) or 'background only'}")
         if len(rows) == args.per_grid or k == len(chosen) - 1:
             path = osp.join(out_dir, f'grid_{len(written):03d}.png')
-            Image.fromarray(make_grid(rows, titles)).save(path)
+            starts = panel_starts(args.height, [1, maps_width, 1, 1])
+            Image.fromarray(make_grid(rows, titles, GRID_COLUMNS,
+                                      starts)).save(path)
             written.append(path)
             rows, titles = [], []
         bar.update()
