@@ -218,7 +218,8 @@ def test_class_iou_by_hand(tmp_path):
     # pred area 2 + gt area 2 - 1 = 3 -> 33.33 (the 255 prediction is a
     # miss of class 1); class 2: in neither -> NaN. A second image whose
     # ground truth is all 255 adds nothing.
-    pairs = [(png('p.png', [[0, 1], [1, 255]]), png('g.png', [[0, 1], [0, 1]])),
+    pairs = [(png('p.png', [[0, 1], [1, 255]]),
+              png('g.png', [[0, 1], [0, 1]])),
              (png('p2.png', [[2, 2]]), png('g2.png', [[255, 255]]))]
     iou = class_iou(pairs, 3)
     assert iou[:2] == pytest.approx([50.0, 100 / 3])

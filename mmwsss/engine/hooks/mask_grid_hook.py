@@ -283,5 +283,6 @@ class MaskGridHook(Hook):
                 where.append(type(backend).__name__)
         self.written.extend(where)
         print_log(
-            f'MaskGridHook: drew {name!r} -> {", ".join(where) or "no backend"}',
+            f'MaskGridHook: drew {name!r} -> '
+            f'{", ".join(where) or "no backend"}',
             logger='current')
