@@ -169,6 +169,11 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'EPSLoss': dict(type='EPSLoss'),
         # RPNet's consistency loss with its defaults (paper: features)
         'PrototypeConsistencyLoss': dict(type='PrototypeConsistencyLoss'),
+        # SPML: the NCA loss given the sets, and the whole pixel-to-segment
+        # loss with its defaults (the code's VOC tag setting)
+        'SegSortLoss': dict(type='SegSortLoss'),
+        'PixelToSegmentContrastiveLoss': dict(
+            type='PixelToSegmentContrastiveLoss'),
         # the dense CRF (not an nn.Module) with PSA's parameters
         'DenseCRF': dict(type='DenseCRF', preset='psa'),
     },

@@ -15,6 +15,11 @@ from .region_prototype import (RegionPrototypeModule, bernoulli_drop,
                                masked_average_pool, max_rescale)
 from .random_walk import (affinity_pairs, dense_random_walk,
                           pair_displacements, random_walk)
+from .segment_bank import (DifferentiableAllGather, SegmentMemoryBank,
+                           all_gather_cat, is_distributed)
+from .spherical_kmeans import (append_coordinates, grid_cluster_labels,
+                               intersect_segments, segment_majority_label,
+                               segment_prototypes, spherical_kmeans)
 
 __all__ = [
     'normalize_cams', 'background_score', 'cams_to_label', 'cams_to_probs',
@@ -28,5 +33,8 @@ __all__ = [
     'confident_mask', 'masked_average_pool', 'bernoulli_drop',
     'cosine_max_map', 'gaussian_kernel', 'gaussian_smooth', 'max_rescale',
     'pair_path', 'pair_paths', 'PairPathIndex', 'pair_path_index',
-    'path_max_affinity'
+    'path_max_affinity', 'grid_cluster_labels', 'append_coordinates',
+    'spherical_kmeans', 'intersect_segments', 'segment_prototypes',
+    'segment_majority_label', 'SegmentMemoryBank', 'DifferentiableAllGather',
+    'all_gather_cat', 'is_distributed'
 ]
