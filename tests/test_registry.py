@@ -31,7 +31,7 @@ SEGMENTORS = sorted(name for name, (_, cls) in REGISTERED['model'].items()
 EXPECTED_COUNTS = {
     'model': 20,
     'dataset': 7,
-    'transform': 6,
+    'transform': 11,
     'metric': 2,
     'hook': 7,
     'loop': 1,
@@ -92,7 +92,7 @@ def test_registry_counts(record_property):
     print(f'registry: built {len(MODULES)} modules, ran {len(SEGMENTORS)} '
           f'models ({", ".join(SEGMENTORS)})')
     assert counts == EXPECTED_COUNTS
-    assert len(MODULES) == 46
+    assert len(MODULES) == 51
     assert SEGMENTORS == EXPECTED_SEGMENTORS
 
 

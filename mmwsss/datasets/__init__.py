@@ -5,9 +5,11 @@ from .coco import WSSSCOCODataset
 from .folder import WSSSFolderDataset
 from .synthetic import generate_synthetic_wsss
 from .synthetic_dataset import SyntheticWSSSDataset
-from .transforms import (CAMsToConfidentMask, LoadCAMs, LoadLabelMap,
-                         LoadSaliencyMap, LoadWSSSAnnotations,
-                         PackWSSSInputs)
+from .transforms import (CAMsToConfidentMask, LoadBoxWeakLabel, LoadCAMs,
+                         LoadLabelMap, LoadPointWeakLabel, LoadRegionMap,
+                         LoadSaliencyMap, LoadScribbleWeakLabel,
+                         LoadWSSSAnnotations, PackWSSSInputs,
+                         TagsToWeakLabel)
 from .voc import WSSSVOCDataset
 from .wrappers import (ClassBalancedSubsetDataset, ImageGroupDataset,
                        PerClassDrawDataset, group_collate, sample_per_class)
@@ -19,5 +21,7 @@ __all__ = [
     'PerClassDrawDataset', 'ClassBalancedSubsetDataset', 'ImageGroupDataset',
     'group_collate',
     'LoadWSSSAnnotations', 'PackWSSSInputs', 'LoadSaliencyMap', 'LoadCAMs',
-    'CAMsToConfidentMask', 'LoadLabelMap'
+    'CAMsToConfidentMask', 'LoadLabelMap', 'TagsToWeakLabel',
+    'LoadBoxWeakLabel', 'LoadPointWeakLabel', 'LoadScribbleWeakLabel',
+    'LoadRegionMap'
 ]

@@ -223,6 +223,20 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'LoadCAMs': dict(type='LoadCAMs'),
         # CAMs to a confident mask with PSA's thresholds
         'CAMsToConfidentMask': dict(type='CAMsToConfidentMask'),
+        # SPML's tag label from CAMs (alpha 6, threshold 0.2), 6 classes
+        'TagsToWeakLabel': dict(type='TagsToWeakLabel', num_classes=6),
+        # SPML's box label (box-wise CAMs) with the synthetic classes
+        'LoadBoxWeakLabel': dict(
+            type='LoadBoxWeakLabel',
+            classes=('background', 'aeroplane', 'boat', 'car', 'person',
+                     'cat')),
+        # points dilated by 6 (SPML), 6 classes
+        'LoadPointWeakLabel': dict(type='LoadPointWeakLabel', num_classes=6),
+        # scribbles dilated by 3 (SPML), 6 classes
+        'LoadScribbleWeakLabel': dict(
+            type='LoadScribbleWeakLabel', num_classes=6),
+        # precomputed over-segmentation (region ids) as gt_region_map
+        'LoadRegionMap': dict(type='LoadRegionMap'),
     },
     'metric': {
         # pseudo-mask mIoU with the default background sweep

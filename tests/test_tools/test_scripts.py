@@ -43,6 +43,15 @@ def test_tools_run_as_scripts(tmp_path):
         'psa2mmwsss': [python, 'tools/model_converters/psa2mmwsss.py',
                        '--help'],
         'cam_grid': [python, 'tools/analysis_tools/cam_grid.py', '--help'],
+        'oversegment': [
+            python, 'tools/dataset_converters/oversegment.py',
+            str(img_dir),
+            str(tmp_path / 'regions')
+        ],
+        'masks_to_points_boxes': [
+            python, 'tools/dataset_converters/masks_to_points_boxes.py',
+            '--help'
+        ],
         'make_synthetic_dataset': [
             python, 'tools/misc/make_synthetic_dataset.py',
             str(tmp_path / 'ds'), '--num-train', '10', '--num-val', '5',
@@ -62,6 +71,11 @@ def test_tools_run_as_scripts(tmp_path):
     assert sal[8, 12] > sal[0, 0]  # the red square stands out
     assert out['psa2mmwsss'][1].startswith('usage: psa2mmwsss.py')
     assert out['cam_grid'][1].startswith('usage: cam_grid.py')
+    assert out['masks_to_points_boxes'][1].startswith(
+        'usage: masks_to_points_boxes.py')
+    assert sorted(os.listdir(tmp_path / 'regions')) == [
+        'a.png', 'oversegment_meta.json'
+    ]
     log = out['make_synthetic_dataset'][1]
     assert 'train: 10 images' in log and 'val: 5 images' in log
     assert len(os.listdir(tmp_path / 'ds' / 'JPEGImages')) == 15
