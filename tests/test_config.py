@@ -36,6 +36,8 @@ def _num_classes(model):
         return model.aff_head.num_classes
     if hasattr(model, 'boundary_head'):  # IRNet
         return model.boundary_head.num_classes
+    if hasattr(model, 'embedding_head'):  # SPMLSegmentor
+        return model.num_classes
     return model.decode_head.num_classes
 
 
@@ -62,10 +64,10 @@ def _bases(path):
 def test_configs_found():
     """Exactly the shipped configs are found (and so built below): their
     number per dataset; and every ``_base_`` file is used by one of them."""
-    assert len(CONFIGS) == 55
+    assert len(CONFIGS) == 63
     assert len(PIPELINES) == 14
     assert collections.Counter(_dataset(p) for p in CONFIGS) == dict(
-        voc12aug=27, coco14=8, msrc21=10, synthetic=10)
+        voc12aug=31, coco14=8, msrc21=10, synthetic=14)
     assert collections.Counter(_dataset(p) for p in PIPELINES) == dict(
         voc12aug=4, coco14=1, msrc21=2, synthetic=7)
     used, todo = set(), list(CONFIGS)
@@ -154,21 +156,32 @@ def test_cpu_config_forward(path, tmp_path):
     is_cam = hasattr(model, 'cam_head')
     # the refiners (AffinityNet, IRNet) refine CAMs
     is_aff = hasattr(model, 'aff_head') or hasattr(model, 'boundary_head')
+    # SPML: partial labels and region maps; its masks are those of a refiner
+    is_spml = hasattr(model, 'embedding_head')
     size = 64 if is_cam or is_aff else cfg.crop_size[0]
     data = demo_wsss_inputs(2, (3, size, size), num_classes=n_cls)
+    if is_spml:
+        for ds in data['data_samples']:
+            weak = ds.gt_sem_seg.data.clone()
+            weak[:, :size // 4] = 254  # unlabelled rows
+            ds.gt_weak_seg = PixelData(data=weak)
+            ds.gt_region_map = PixelData(
+                data=(torch.arange(size * size) // (size * size // 8)).
+                reshape(1, size, size).int())
     if is_cam and type(model.cam_head).__name__ == 'EPSHead':
         for ds in data['data_samples']:  # EPS needs saliency maps
             ds.gt_saliency = PixelData(data=torch.rand(1, size, size))
     batch = model.data_preprocessor(data, training=True)
     losses = model(**batch, mode='loss')
     key = 'loss_cls' if is_cam else 'loss_aff' if is_aff else \
-        'decode.loss_ce'
+        'loss_spml_sem_occ' if is_spml else 'decode.loss_ce'
     assert torch.isfinite(losses[key])
     if is_cam and type(model.cam_head).__name__ == 'EPSHead':
         assert torch.isfinite(losses['loss_sal'])
     model.eval()
     data = demo_wsss_inputs(1, (3, 64, 64), num_classes=n_cls)
-    if is_aff:  # the refiner refines CAMs: those of the image's classes
+    if is_aff or is_spml and model.test_cfg['seed'] == 'cams':
+        # the refiner refines CAMs: those of the image's classes
         ds = data['data_samples'][0]
         labels = torch.tensor(ds.metainfo['img_labels'])
         ds.set_data(dict(cams=torch.rand(len(labels), 64, 64),
@@ -193,7 +206,7 @@ def test_cpu_config_forward(path, tmp_path):
         return
     out = model(**batch, mode='predict')[0]
     assert out.pred_sem_seg.data.shape == (1, 64, 64)
-    if is_cam or is_aff:
+    if is_cam or is_aff or is_spml:
         assert np.isin(out.pred_sem_seg.data.unique().numpy(),
                        [0] + out.cam_labels.tolist()).all()
     else:

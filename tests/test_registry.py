@@ -29,7 +29,7 @@ SEGMENTORS = sorted(name for name, (_, cls) in REGISTERED['model'].items()
 #: How many modules each registry holds; a new module changes this on
 #: purpose (and needs an entry in REGISTRY_CONFIGS).
 EXPECTED_COUNTS = {
-    'model': 20,
+    'model': 23,
     'dataset': 7,
     'transform': 11,
     'metric': 2,
@@ -40,7 +40,7 @@ EXPECTED_COUNTS = {
 }
 EXPECTED_SEGMENTORS = [
     'AffinityNet', 'CAMSegmentor', 'CRFSegTTAModel', 'ClassPatternSegmentor',
-    'IRNet', 'RelabelSegmentor'
+    'IRNet', 'RelabelSegmentor', 'SPMLSegmentor'
 ]
 
 
@@ -92,7 +92,7 @@ def test_registry_counts(record_property):
     print(f'registry: built {len(MODULES)} modules, ran {len(SEGMENTORS)} '
           f'models ({", ".join(SEGMENTORS)})')
     assert counts == EXPECTED_COUNTS
-    assert len(MODULES) == 51
+    assert len(MODULES) == 54
     assert SEGMENTORS == EXPECTED_SEGMENTORS
 
 

@@ -15,7 +15,7 @@ __all__ = [
     'write_tiny_pipeline_config', 'write_tiny_eps_config',
     'write_tiny_affinity_config', 'write_tiny_classpattern_config',
     'write_tiny_relabel_config', 'write_tiny_rpnet_config',
-    'write_tiny_irn_config', 'PIPELINES'
+    'write_tiny_irn_config', 'write_tiny_spml_config', 'PIPELINES'
 ]
 
 CAM_BASE = osp.join(REPO_ROOT, 'configs', 'cam',
@@ -188,6 +188,50 @@ model = dict(backbone=dict(stem_channels=8, base_channels=8),
              boundary_head=dict(in_channels=(8, 8, 16, 32, 64), channels=8),
              test_cfg=dict(num_iters=8))
 """ + _refiner_tail(iters)
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+SPML_BASE = osp.join(REPO_ROOT, 'configs', 'spml',
+                     'spml-scribbles_r18w32-d8_1xb16-600_synthetic-96x96.py')
+
+
+def write_tiny_spml_config(path: str,
+                           data_root: str,
+                           iters: int = 2,
+                           generate: Optional[Dict] = None) -> str:
+    """Write a tiny SPML config (scribbles) to ``path``.
+
+    The SPML scribble config on the tiny classifiers' backbone (8-channel
+    ResNet-18, 64 channels out), 16-d embeddings from one 3x3 conv, a 3 x 3
+    k-means grid of 3 rounds, and a walk of 8 steps. The region maps are
+    read from ``<data_root>/Regions`` (make them first, e.g. with
+    ``tools/dataset_converters/oversegment.py``).
+    """
+    generate = generate or TINY_GENERATE
+    size = generate['image_size']
+    text = f"""
+_base_ = [{SPML_BASE!r}]
+generate = {generate!r}
+data_root = {data_root!r}
+model = dict(backbone=dict(stem_channels=8, base_channels=8),
+             embedding_head=dict(in_channels=64, embed_dims=16,
+                                 dilations=(1, )),
+             loss=dict(kmeans_grid=(3, 3), kmeans_iters=3),
+             classifier=dict(embed_dims=16, channels=8),
+             test_cfg=dict(num_iters=8, radius=3))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadScribbleWeakLabel', num_classes=6, radius=1),
+    dict(type='LoadRegionMap'),
+    dict(type='RandomCrop', crop_size=({size}, {size})),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackWSSSInputs', pixel_keys=('gt_weak_seg', 'gt_region_map')),
+]
+""" + _refiner_tail(iters) + """
+train_dataloader['dataset']['pipeline'] = train_pipeline
+"""
     with open(path, 'w') as f:
         f.write(text)
     return path

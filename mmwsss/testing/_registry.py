@@ -193,8 +193,9 @@ def segmentor_demo_batch(folder: str,
 
     Each sample also has its image as a file (``img_path``; a dense CRF
     reads it), ``cams`` and ``cam_labels`` (AffinityNet refines them),
-    ``gt_saliency`` (EPS) and ``prev_mask`` (RelabelSegmentor; rows 8-15
-    uncertain).
+    ``gt_saliency`` (EPS), ``prev_mask`` (RelabelSegmentor; rows 8-15
+    uncertain), ``gt_weak_seg`` (SPML: the mask with rows 8-15 unlabelled,
+    254) and ``gt_region_map`` (SPML: 4 x 4 grid regions, int32).
 
     Args:
         folder (str): Where the images are written.
@@ -216,6 +217,12 @@ def segmentor_demo_batch(folder: str,
         labels = torch.as_tensor(ds.metainfo['img_labels'], dtype=torch.int64)
         prev = ds.gt_sem_seg.data.clone()
         prev[:, 8:16] = 255
+        # SPML's partial label: the mask, rows 8-15 unlabelled (254); and a
+        # 4 x 4 grid of over-segmentation regions
+        weak = ds.gt_sem_seg.data.clone().to(torch.uint8)
+        weak[:, 8:16] = 254
+        grid = torch.arange(size) * 4 // size
+        regions = (grid[:, None] * 4 + grid[None, :])[None].to(torch.int32)
         ds.set_metainfo(dict(img_path=path))
         ds.set_data(
             dict(
@@ -223,7 +230,9 @@ def segmentor_demo_batch(folder: str,
                 cam_labels=labels,
                 gt_saliency=PixelData(
                     data=torch.rand(1, size, size, generator=gen)),
-                prev_mask=PixelData(data=prev)))
+                prev_mask=PixelData(data=prev),
+                gt_weak_seg=PixelData(data=weak),
+                gt_region_map=PixelData(data=regions)))
     return data
 
 

@@ -122,6 +122,26 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
                 channels=8,
                 radius=3),
             test_cfg=dict(num_iters=3)),
+        # SPML on the tiny ResNet-18: 8-d embeddings from one 3x3 conv, the
+        # loss on a 2 x 2 k-means grid, the softmax classifier, a short walk
+        'SPMLSegmentor': dict(
+            type='SPMLSegmentor',
+            data_preprocessor=_PREPROCESSOR,
+            backbone=dict(_TINY_R18, out_indices=(3, )),
+            embedding_head=dict(
+                type='SPMLEmbeddingHead',
+                in_channels=64,
+                embed_dims=8,
+                dilations=(1, )),
+            loss=dict(
+                type='PixelToSegmentContrastiveLoss',
+                num_classes=6,
+                kmeans_grid=(2, 2),
+                kmeans_iters=2),
+            classifier=dict(
+                type='SPMLSoftmaxHead', embed_dims=8, num_classes=6,
+                channels=4),
+            test_cfg=dict(num_iters=4, radius=2)),
         # mmseg's TTA average of the tiny DeepLab-v2, then PSA's dense CRF
         'CRFSegTTAModel': dict(
             type='CRFSegTTAModel', module=_TINY_DEEPLABV2, crf='psa'),
@@ -169,6 +189,15 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'EPSLoss': dict(type='EPSLoss'),
         # RPNet's consistency loss with its defaults (paper: features)
         'PrototypeConsistencyLoss': dict(type='PrototypeConsistencyLoss'),
+        # SPML's ASPP-sum embedding head (two rates) on 8 channels
+        'SPMLEmbeddingHead': dict(
+            type='SPMLEmbeddingHead',
+            in_channels=8,
+            embed_dims=4,
+            dilations=(1, 2)),
+        # SPML's softmax classifier on 4-d embeddings
+        'SPMLSoftmaxHead': dict(
+            type='SPMLSoftmaxHead', embed_dims=4, num_classes=6, channels=4),
         # SPML: the NCA loss given the sets, and the whole pixel-to-segment
         # loss with its defaults (the code's VOC tag setting)
         'SegSortLoss': dict(type='SegSortLoss'),

@@ -7,9 +7,11 @@ from .class_pattern_segmentor import (ClassPatternSegmentor,
 from .crf_seg_tta import CRFSegTTAModel
 from .irn import IRNet, resnet_taps
 from .relabel_segmentor import RelabelSegmentor, fill_pseudo_mask
+from .spml import SPMLSegmentor, batch_pixel_maps, embedding_random_walk
 
 __all__ = [
     'BackboneSegmentor', 'CAMSegmentor', 'CRFSegTTAModel', 'AffinityNet',
     'ClassPatternSegmentor', 'load_class_patterns', 'RelabelSegmentor',
-    'fill_pseudo_mask', 'IRNet', 'resnet_taps'
+    'fill_pseudo_mask', 'IRNet', 'resnet_taps', 'SPMLSegmentor',
+    'batch_pixel_maps', 'embedding_random_walk'
 ]
