@@ -10,8 +10,8 @@
 # code's VOC box setting (w_A / w_C / w_I = 0.3 / 0.3 / 0.1, kappa 6 / 8 /
 # 16; paper Table 5: w_A 1, w_C 1.0, w_I 0.3).
 #
-# Prerequisites, by hand (a pipeline stage that makes region maps does not
-# exist yet):
+# Prerequisites (configs/pipelines/pipeline_spml-boxes-deeplabv2_synthetic.py
+# makes both and runs the whole chain), by hand:
 #   1. the CAM baseline's CAMs: configs/cam/cam_r18w32-d8_1xb16-600_
 #      synthetic-96x96.py, tools/test.py ... --out MASKS (writes MASKS/cams)
 #   2. the region maps of the over-segmentation:

@@ -195,24 +195,45 @@ model = dict(backbone=dict(stem_channels=8, base_channels=8),
 
 SPML_BASE = osp.join(REPO_ROOT, 'configs', 'spml',
                      'spml-scribbles_r18w32-d8_1xb16-600_synthetic-96x96.py')
+#: The SPML synthetic config of each supervision type.
+SPML_BASES = {
+    sup: osp.join(REPO_ROOT, 'configs', 'spml',
+                  f'spml-{sup}_r18w32-d8_1xb16-600_synthetic-96x96.py')
+    for sup in ('tags', 'boxes', 'points', 'scribbles')
+}
+#: The weak-label transforms of the tiny SPML configs (those of the real
+#: configs with 1-pixel strokes and points on the 40-pixel images).
+_SPML_WEAK_LABELS = dict(
+    tags="""dict(type='LoadCAMs'),
+    dict(type='TagsToWeakLabel', num_classes=6, alpha=6, threshold=0.2),""",
+    boxes="""dict(type='LoadCAMs'),
+    dict(type='LoadBoxWeakLabel', classes=('background', 'aeroplane', 'boat',
+         'car', 'person', 'cat'), threshold=0.5),""",
+    points="dict(type='LoadPointWeakLabel', num_classes=6, radius=1),",
+    scribbles="dict(type='LoadScribbleWeakLabel', num_classes=6, radius=1),")
 
 
 def write_tiny_spml_config(path: str,
                            data_root: str,
                            iters: int = 2,
-                           generate: Optional[Dict] = None) -> str:
-    """Write a tiny SPML config (scribbles) to ``path``.
+                           generate: Optional[Dict] = None,
+                           supervision: str = 'scribbles') -> str:
+    """Write a tiny SPML config to ``path``.
 
-    The SPML scribble config on the tiny classifiers' backbone (8-channel
-    ResNet-18, 64 channels out), 16-d embeddings from one 3x3 conv, a 3 x 3
-    k-means grid of 3 rounds, and a walk of 8 steps. The region maps are
-    read from ``<data_root>/Regions`` (make them first, e.g. with
-    ``tools/dataset_converters/oversegment.py``).
+    The SPML config of ``supervision`` (``'tags'``, ``'boxes'``,
+    ``'points'`` or ``'scribbles'``) on the tiny classifiers' backbone
+    (8-channel ResNet-18, 64 channels out), 16-d embeddings from one 3x3
+    conv, a 3 x 3 k-means grid of 3 rounds, and a walk of 8 steps. The
+    region maps are read from ``<data_root>/Regions`` (make them first,
+    e.g. with ``tools/dataset_converters/oversegment.py``; a pipeline sets
+    ``data_prefix.region_path``); tags and boxes also read CAMs
+    (``data_prefix.cam_path``).
     """
     generate = generate or TINY_GENERATE
     size = generate['image_size']
+    weak_label = _SPML_WEAK_LABELS[supervision]
     text = f"""
-_base_ = [{SPML_BASE!r}]
+_base_ = [{SPML_BASES[supervision]!r}]
 generate = {generate!r}
 data_root = {data_root!r}
 model = dict(backbone=dict(stem_channels=8, base_channels=8),
@@ -223,7 +244,7 @@ model = dict(backbone=dict(stem_channels=8, base_channels=8),
              test_cfg=dict(num_iters=8, radius=3))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadScribbleWeakLabel', num_classes=6, radius=1),
+    {weak_label}
     dict(type='LoadRegionMap'),
     dict(type='RandomCrop', crop_size=({size}, {size})),
     dict(type='RandomFlip', prob=0.5),
@@ -283,7 +304,11 @@ PIPELINES = dict(
     eps_affinitynet='pipeline_eps-affinitynet-deeplabv2_synthetic.py',
     classpattern='pipeline_classpattern-deeplabv2_synthetic.py',
     rpnet_irn='pipeline_rpnet-irn-deeplabv2_synthetic.py',
-    cam_irn='pipeline_cam-irn-deeplabv2_synthetic.py')
+    cam_irn='pipeline_cam-irn-deeplabv2_synthetic.py',
+    spml_tags='pipeline_spml-tags-deeplabv2_synthetic.py',
+    spml_boxes='pipeline_spml-boxes-deeplabv2_synthetic.py',
+    spml_points='pipeline_spml-points-deeplabv2_synthetic.py',
+    spml_scribbles='pipeline_spml-scribbles-deeplabv2_synthetic.py')
 
 
 def _tiny_stage_config(real: str,
@@ -301,6 +326,15 @@ def _tiny_stage_config(real: str,
     def tiny_cam(path, data_root, iters):
         return write_tiny_cam_config(path, data_root, iters,
                                      save_maps=save_maps)
+
+    if name.startswith('spml-'):
+        # the supervision type is the name's second part: spml-<sup>_...
+        supervision = name[len('spml-'):].split('_')[0]
+        path = osp.join(folder, f'tiny_spml-{supervision}.py')
+        if not osp.isfile(path):
+            write_tiny_spml_config(path, data_root, iters=iters,
+                                   supervision=supervision)
+        return path
 
     writers = (
         ('cam_', 'tiny_cam.py', tiny_cam),

@@ -305,6 +305,10 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'train': dict(),
         # a test stage that writes its masks, without TTA
         'test': dict(tta=False, out=True),
+        # SPML's region maps of a config's train split
+        'oversegment': dict(
+            split='train', algorithm='felzenszwalb',
+            params=dict(min_size=20)),
     },
 }
 
