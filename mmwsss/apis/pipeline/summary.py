@@ -5,12 +5,12 @@ import io
 import json
 import os
 import os.path as osp
+import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.utils import ProgressBar
 from PIL import Image
 
 from mmwsss.utils.io import atomic_write_bytes
@@ -167,10 +167,8 @@ def write_summary(records: Dict[str, dict],
         blocks.append(
             make_grid(rows, titles, columns,
                       panel_starts(height, [1] * len(columns))))
-        print(f'[pipeline] summary: per-class IoU of {", ".join(stages)} '
-              f'({len(dataset)} images)', flush=True)
-        bar = ProgressBar(len(stages) * len(dataset))
         for stage in stages:
+            start = time.time()
             pairs = []
             for i in range(len(dataset)):
                 info = dataset.get_data_info(i)
@@ -179,8 +177,10 @@ def write_summary(records: Dict[str, dict],
                 gt = info.get('seg_map_path')
                 if osp.isfile(path) and gt and osp.isfile(gt):
                     pairs.append((path, gt))
-                bar.update()
             ious[stage] = class_iou(pairs, len(classes))
+            print(f'[pipeline] summary: per-class IoU of {stage} over '
+                  f'{len(pairs)} images ({time.time() - start:.1f} s)',
+                  flush=True)
     chart = class_iou_chart(classes, ious)
     width = max([b.shape[1] for b in blocks] + [chart.shape[1]])
     parts = []
@@ -200,5 +200,5 @@ def write_summary(records: Dict[str, dict],
     atomic_write_bytes(
         osp.splitext(out_file)[0] + '.json',
         json.dumps(dict(class_iou=table), indent=2).encode())
-    print(f'\n[pipeline] summary picture: {out_file}', flush=True)
+    print(f'[pipeline] summary picture: {out_file}', flush=True)
     return table
