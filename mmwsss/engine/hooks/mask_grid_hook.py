@@ -123,6 +123,11 @@ class MaskGridHook(Hook):
         dataset = runner.test_dataloader.dataset
         self.classes = tuple(dataset.metainfo.get('classes') or ())
         self.palette = dataset.metainfo.get('palette')
+        if self.palette is None:  # a dataset without one: seeded colours
+            colours = np.random.default_rng(0).integers(
+                0, 256, (max(len(self.classes), 1), 3))
+            colours[0] = 0  # background black
+            self.palette = colours.tolist()
         self._infos, self._rows, self.written = {}, {}, []
         for order, idx in enumerate(
                 choose_images(len(dataset), self.num_images, self.seed)):
