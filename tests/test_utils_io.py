@@ -83,3 +83,17 @@ def test_no_space_left_names_the_file(tmp_path, monkeypatch):
     # nothing half-written: the old file is intact, no temporary file left
     assert path.read_bytes() == b'previous'
     assert os.listdir(path.parent) == [path.name]
+
+
+def test_settings_json_round_trip_and_errors(tmp_path):
+    from mmwsss.utils.io import read_json_if_exists, write_json_atomic
+    path = str(tmp_path / 'meta.json')
+    assert read_json_if_exists(path) is None  # no file yet
+    write_json_atomic(path, dict(algorithm='felzenszwalb', scale=300))
+    assert open(path).read() == (
+        '{\n  "algorithm": "felzenszwalb",\n  "scale": 300\n}\n')
+    assert read_json_if_exists(path) == dict(algorithm='felzenszwalb',
+                                             scale=300)
+    open(path, 'w').write('{not json')
+    with pytest.raises(ValueError, match='cannot read .*meta.json'):
+        read_json_if_exists(path)

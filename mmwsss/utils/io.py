@@ -9,6 +9,7 @@ killed half-way therefore never leaves a truncated file that a rerun would
 mistake for a finished one.
 """
 import io
+import json
 import os
 import os.path as osp
 import stat
@@ -19,7 +20,10 @@ from typing import Optional, Sequence
 import numpy as np
 from PIL import Image
 
-__all__ = ['atomic_write_bytes', 'save_palette_png', 'save_npz_atomic']
+__all__ = [
+    'atomic_write_bytes', 'save_palette_png', 'save_npz_atomic',
+    'write_json_atomic', 'read_json_if_exists'
+]
 
 _UMASK_LOCK = threading.Lock()
 
@@ -137,3 +141,27 @@ def save_npz_atomic(path: str, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def write_json_atomic(path: str, obj) -> None:
+    """Write ``obj`` as indented JSON (UTF-8, trailing newline), atomically
+    (:func:`atomic_write_bytes`): e.g. the settings file of a tool's output
+    folder, which a rerun checks before it adds to the folder."""
+    atomic_write_bytes(path,
+                       (json.dumps(obj, indent=2) + '\n').encode('utf-8'))
+
+
+def read_json_if_exists(path: str):
+    """The JSON content of ``path``, or None when there is no such file.
+
+    Raises:
+        ValueError: If the file exists but cannot be read or parsed; the
+            message names the file.
+    """
+    if not osp.isfile(path):
+        return None
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f'cannot read {path}: {e}') from e

@@ -47,7 +47,6 @@ recomputes everything). Where ``JPEGImages/<id>.jpg`` exists its size must
 equal the mask's.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -64,7 +63,8 @@ except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..',
                                             '..')))
 
-from mmwsss.utils.io import atomic_write_bytes, save_palette_png  # noqa
+from mmwsss.utils.io import (atomic_write_bytes, read_json_if_exists,  # noqa
+                             save_palette_png, write_json_atomic)
 
 __all__ = [
     'components', 'inner_pixels', 'points_and_boxes', 'voc_xml',
@@ -216,14 +216,13 @@ def _settings(seed, num_points, min_area, connectivity, classes) -> dict:
 
 
 def _check_meta(out_dir: str, settings: dict) -> None:
-    path = osp.join(out_dir, META_FILE)
-    if not osp.isfile(path):
-        return
     try:
-        with open(path, encoding='utf-8') as f:
-            old = json.load(f).get('settings')
-    except (OSError, ValueError) as e:
-        raise PointsBoxesToolError(f'cannot read {path}: {e}') from e
+        meta = read_json_if_exists(osp.join(out_dir, META_FILE))
+    except ValueError as e:
+        raise PointsBoxesToolError(str(e)) from e
+    if meta is None:
+        return
+    old = meta.get('settings')
     if old != settings:
         diff = sorted(k for k in set(old or {}) | set(settings)
                       if (old or {}).get(k) != settings.get(k))
@@ -296,9 +295,7 @@ def convert_masks(data_root: str,
         split_file=osp.abspath(split_file) if split_file else None,
         tool='tools/dataset_converters/masks_to_points_boxes.py',
         complete=False)
-    atomic_write_bytes(
-        osp.join(out_dir, META_FILE),
-        (json.dumps(meta, indent=2) + '\n').encode('utf-8'))
+    write_json_atomic(osp.join(out_dir, META_FILE), meta)
     todo = []
     for img_id in ids:
         xml = osp.join(out_dir, 'Annotations', img_id + '.xml')
@@ -356,9 +353,7 @@ def convert_masks(data_root: str,
         computed_this_run=len(todo),
         boxes_this_run=num_boxes,
         points_this_run=num_pts)
-    atomic_write_bytes(
-        osp.join(out_dir, META_FILE),
-        (json.dumps(meta, indent=2) + '\n').encode('utf-8'))
+    write_json_atomic(osp.join(out_dir, META_FILE), meta)
     return meta
 
 

@@ -28,7 +28,6 @@ and the source; a rerun with other settings into the same folder is
 refused (``--overwrite`` recomputes every map instead).
 """
 import argparse
-import json
 import multiprocessing
 import os
 import os.path as osp
@@ -41,7 +40,8 @@ except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..',
                                             '..')))
 
-from mmwsss.utils.io import atomic_write_bytes  # noqa: E402
+from mmwsss.utils.io import (read_json_if_exists,  # noqa: E402
+                             write_json_atomic)
 from mmwsss.utils.oversegment import (OVERSEGMENT_ALGORITHMS,  # noqa: E402
                                       OVERSEGMENT_DEFAULTS,
                                       _oversegment_job)
@@ -187,14 +187,12 @@ def _images_of_config(path: str, split: str) -> List[Tuple[str, str]]:
 
 def _check_meta(out_dir: str, algorithm: str, params: dict) -> None:
     """Refuse to mix maps of other settings into an existing folder."""
-    path = osp.join(out_dir, META_FILE)
-    if not osp.isfile(path):
-        return
     try:
-        with open(path, encoding='utf-8') as f:
-            old = json.load(f)
-    except (OSError, ValueError) as e:
-        raise OversegmentToolError(f'cannot read {path}: {e}') from e
+        old = read_json_if_exists(osp.join(out_dir, META_FILE))
+    except ValueError as e:
+        raise OversegmentToolError(str(e)) from e
+    if old is None:
+        return
     if (old.get('algorithm'), old.get('params'),
             old.get('tool_version')) != (algorithm, params, TOOL_VERSION):
         raise OversegmentToolError(
@@ -205,9 +203,7 @@ def _check_meta(out_dir: str, algorithm: str, params: dict) -> None:
 
 
 def _write_meta(out_dir: str, meta: dict) -> None:
-    atomic_write_bytes(
-        osp.join(out_dir, META_FILE),
-        (json.dumps(meta, indent=2) + '\n').encode('utf-8'))
+    write_json_atomic(osp.join(out_dir, META_FILE), meta)
 
 
 def oversegment_folder(source: str,

@@ -22,7 +22,6 @@ method or other parameters into the same folder is refused (``--overwrite``
 recomputes every map instead).
 """
 import argparse
-import json
 import multiprocessing
 import os
 import os.path as osp
@@ -32,13 +31,13 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 
 try:
-    from mmwsss.utils.io import atomic_write_bytes
+    from mmwsss.utils.io import read_json_if_exists, write_json_atomic
     from mmwsss.utils.saliency import SALIENCY_METHODS, _saliency_job
     from mmwsss.version import __version__
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..',
                                             '..')))
-    from mmwsss.utils.io import atomic_write_bytes
+    from mmwsss.utils.io import read_json_if_exists, write_json_atomic
     from mmwsss.utils.saliency import SALIENCY_METHODS, _saliency_job
     from mmwsss.version import __version__
 
@@ -139,21 +138,17 @@ def list_ids(img_dir: str, suffix: str,
 
 
 def _write_meta(out_dir: str, meta: dict) -> None:
-    atomic_write_bytes(
-        osp.join(out_dir, META_FILE),
-        (json.dumps(meta, indent=2) + '\n').encode('utf-8'))
+    write_json_atomic(osp.join(out_dir, META_FILE), meta)
 
 
 def _check_meta(out_dir: str, method: str, params: dict) -> None:
     """Refuse to mix maps of other settings into an existing folder."""
-    path = osp.join(out_dir, META_FILE)
-    if not osp.isfile(path):
-        return
     try:
-        with open(path, encoding='utf-8') as f:
-            old = json.load(f)
-    except (OSError, ValueError) as e:
-        raise SaliencyToolError(f'cannot read {path}: {e}') from e
+        old = read_json_if_exists(osp.join(out_dir, META_FILE))
+    except ValueError as e:
+        raise SaliencyToolError(str(e)) from e
+    if old is None:
+        return
     if (old.get('method'), old.get('params'),
             old.get('tool_version')) != (method, params, TOOL_VERSION):
         raise SaliencyToolError(

@@ -172,15 +172,15 @@ class MaskGridHook(Hook):
             mask = cv2.resize(
                 mask.astype(np.uint8), (w, h),
                 interpolation=cv2.INTER_NEAREST)
-        if cams is not None:
+        image = _resize(image, self.height, False)
+        if cams is not None:  # straight to the row's size, in one resize
+            size = (image.shape[1], image.shape[0])
             cams = np.stack([
-                cv2.resize(c.astype(np.float32), (w, h)) for c in cams
-            ]) if len(cams) else np.zeros((0, h, w), np.float32)
-            cams = np.stack([_resize(c, self.height, False) for c in cams]
-                            ) if len(cams) else cams
+                cv2.resize(c.astype(np.float32), size) for c in cams
+            ]) if len(cams) else np.zeros((0, size[1], size[0]), np.float32)
         return dict(
             order=info['order'],
-            image=_resize(image, self.height, False),
+            image=image,
             mask=_resize(mask.astype(np.uint8), self.height, True),
             gt=None if gt is None else _resize(gt, self.height, True),
             cams=cams,
