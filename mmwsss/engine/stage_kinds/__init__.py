@@ -8,8 +8,12 @@ imports this package, so every process that reads a pipeline config (it
 imports :mod:`mmwsss.apis.pipeline`, hence :mod:`mmwsss`) knows them.
 
 - ``oversegment`` (SPML): the region maps of a stage config's dataset
-  split, by ``tools/dataset_converters/oversegment.py``.
+  split, by ``tools/dataset_converters/oversegment.py``;
+- ``points_boxes`` (point and box supervision on datasets that have only
+  masks): seeded point clicks and boxes of a stage config's dataset split,
+  by ``tools/dataset_converters/masks_to_points_boxes.py``.
 """
 from .oversegment_stage import OversegmentStage
+from .points_boxes_stage import PointsBoxesStage
 
-__all__ = ['OversegmentStage']
+__all__ = ['OversegmentStage', 'PointsBoxesStage']
