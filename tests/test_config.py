@@ -230,6 +230,30 @@ def test_pipeline_configs_resolve(path):
         assert osp.normpath(stage['config']) in CONFIGS, stage['config']
 
 
+BENCHMARK_GRAPHS = sorted(
+    glob.glob(osp.join(REPO_ROOT, 'benchmarks', 'configs', '*.py')))
+
+
+@pytest.mark.parametrize('path', BENCHMARK_GRAPHS, ids=osp.basename)
+def test_benchmark_graphs_resolve(path):
+    """The benchmarks' pipeline configs (run by benchmarks/seed_runs.py)
+    are valid graphs whose stages name shipped configs, and every stage's
+    ``cfg_options`` applies to its config (as the runner merges them)."""
+    from mmwsss.apis.pipeline import load_pipeline_config
+    from mmwsss.apis.pipeline.runner import stage_config
+    cfg = load_pipeline_config(path)
+    assert any(s['report'] for s in cfg.stages)
+    for stage in cfg.stages:
+        assert osp.normpath(stage['config']) in CONFIGS, stage['config']
+        if stage.get('cfg_options'):
+            merged = stage_config(stage['config'], stage['cfg_options'])
+            for key, value in stage['cfg_options'].items():
+                node = merged
+                for part in key.split('.'):
+                    node = node[int(part)] if part.isdigit() else node[part]
+                assert node == value, (stage['name'], key)
+
+
 @pytest.mark.parametrize(
     'folder',
     sorted({osp.dirname(p)
