@@ -12,10 +12,11 @@
 # seed and shared by the chains that read them. Pseudo masks are scored on
 # the 300 train images (configured, oracle = GT-tuned background, GT-free =
 # Otsu), final masks by DeepLab-v2 on the 100 val images (single scale).
-# SPML's tag route stops after round 1 (CAMs walked on the embedding;
-# mmwsss has no nearest-prototype labelling yet, see configs/spml/README.md)
-# and no SPML chain runs the classifier round: DeepLab-v2 trains on the
-# first-round masks of every chain, CAM's included (no CRF anywhere).
+# SPML's tag route is that of its pipeline: the CAMs walked on the
+# embedding, then the nearest prototypes of the train set labelled by those
+# masks (configs/pipelines/_base_/spml-tags-deeplabv2.py; one scale). No
+# SPML chain runs the classifier round: DeepLab-v2 trains on each chain's
+# last masks, CAM's included (no CRF anywhere).
 #
 # Stages run chain by chain (scribbles, points, boxes, tags, then CAM's
 # stage 3), so an interrupted seed resumes at the stage it stopped in.
@@ -71,7 +72,7 @@ def _spml(sup):
     if sup == 'tags':  # the CAMs seed the walk too
         mask_inputs[f'test_dataloader.dataset.{_CAM_PATH}'] = 'cams.maps'
     label = f'SPML, {sup}'
-    return {
+    stages = {
         f'{sup}_embedding':
         dict(kind='train', config=f'spml_{sup}', inputs=emb_inputs),
         f'{sup}_pseudo_masks':
@@ -81,8 +82,26 @@ def _spml(sup):
             out=True,
             inputs=mask_inputs,
             report=_rows(f'{sup}', label)),
-        **_stage3(sup, f'{sup}_pseudo_masks.masks', label),
     }
+    masks = f'{sup}_pseudo_masks.masks'
+    if sup == 'tags':  # then the nearest prototypes, as the tag pipeline
+        stages['tags_nn_masks'] = dict(
+            kind='test',
+            config='spml_tags',
+            out=True,
+            inputs=dict(
+                mask_inputs, **{
+                    'model.prototype_dataloader.dataset.data_prefix.'
+                    'seg_map_path': masks
+                }),
+            cfg_options={
+                'model.test_cfg.seed': 'prototypes',
+                'model.test_cfg.num_iters': 0
+            },
+            report=_rows('tags_nn', 'SPML, tags, nearest prototypes'))
+        masks = 'tags_nn_masks.masks'
+    stages.update(_stage3(sup, masks, label))
+    return stages
 
 
 stages = dict(

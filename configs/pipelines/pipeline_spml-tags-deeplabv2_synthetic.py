@@ -3,15 +3,12 @@
 # classifier (the CAM baseline) -> cams (its CAMs of the train split) ->
 # regions (felzenszwalb, min_size 20) -> embedding (SPML on the tag labels
 # made from the CAMs) -> pseudo_masks (the same CAMs walked on the
-# embedding: round 1 of the code's tag route) -> segmentation (DeepLab-v2)
-# -> test / test_tta.
-# The graph: ./_base_/spml-cams-deeplabv2.py.
-_base_ = ['./_base_/spml-cams-deeplabv2.py']
+# embedding: round 1 of the code's tag route) -> nn_masks (nearest
+# prototypes of the train set, labelled by those masks) -> segmentation
+# (DeepLab-v2) -> test / test_tta.
+# The graph: ./_base_/spml-tags-deeplabv2.py.
+_base_ = ['./_base_/spml-tags-deeplabv2.py']
 configs = dict(
     classifier='../cam/cam_r18w32-d8_1xb16-600_synthetic-96x96.py',
     embedding='../spml/spml-tags_r18w32-d8_1xb16-600_synthetic-96x96.py',
     segmentation='../deeplabv2/deeplabv2_r18w32-d8_1xb16-600_synthetic-96x96.py')
-stages = dict(
-    pseudo_masks=dict(inputs={
-        'test_dataloader.dataset.data_prefix.cam_path': 'cams.maps'
-    }))

@@ -13,7 +13,30 @@
 # (CAM classifier, its CAMs, regions, this config, DeepLab-v2).
 _base_ = ['./spml-points_r18w32-d8_1xb16-2.2k_msrc21-96x96.py']
 num_classes = 21
+# Nearest-prototype labelling (the code's tag route after round 1:
+# prototype_msc.py, pseudo_inference_crf_msc.py): a test pass with
+# model.test_cfg.seed='prototypes' (and num_iters=0: no walk after it, as
+# the code) first fits the bank of labelled segment prototypes on these
+# training images (FitModelStateHook), labelled by the round-1 pseudo
+# masks that the pipeline (stage `nn_masks`) sets as seg_map_path
+prototype_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='WSSSVOCDataset',
+        data_root='data/msrc21',
+        label_source='mask',
+        ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path=None),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadWSSSAnnotations'),
+            dict(type='PackWSSSInputs'),
+        ]))
 model = dict(
+    prototype_dataloader=prototype_dataloader,
     loss=dict(sem_ann_weight=0.3, sem_occ_weight=0.3, img_sim_weight=0.1),
     test_cfg=dict(seed='cams', cam_bg=dict(type='power', alpha=6)))
 train_pipeline = [
@@ -51,3 +74,4 @@ train_dataloader = dict(
 test_dataloader = dict(
     dataset=dict(
         file_suffixes=dict(cam_path='.npz'), pipeline=test_pipeline))
+custom_hooks = _base_.custom_hooks + [dict(type='FitModelStateHook')]

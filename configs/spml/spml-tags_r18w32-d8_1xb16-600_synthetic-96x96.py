@@ -15,7 +15,31 @@
 #   python tools/test.py CONFIG CKPT --out OUT --cfg-options \
 #       test_dataloader.dataset.data_prefix.cam_path=$PWD/MASKS/cams
 _base_ = ['./spml-boxes_r18w32-d8_1xb16-600_synthetic-96x96.py']
-model = dict(test_cfg=dict(seed='cams', cam_bg=dict(type='power', alpha=6)))
+# Nearest-prototype labelling (the code's tag route after round 1:
+# prototype_msc.py, pseudo_inference_crf_msc.py): a test pass with
+# model.test_cfg.seed='prototypes' (and num_iters=0: no walk after it, as
+# the code) first fits the bank of labelled segment prototypes on these
+# training images (FitModelStateHook), labelled by the round-1 pseudo
+# masks that the pipeline (stage `nn_masks`) sets as seg_map_path
+prototype_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='SyntheticWSSSDataset',
+        data_root='data/synthetic_wsss',
+        generate=dict(num_train=300, num_val=100, image_size=96, seed=0),
+        ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path=None),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadWSSSAnnotations'),
+            dict(type='PackWSSSInputs'),
+        ]))
+model = dict(
+    prototype_dataloader=prototype_dataloader,
+    test_cfg=dict(seed='cams', cam_bg=dict(type='power', alpha=6)))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadCAMs'),
@@ -48,3 +72,4 @@ train_dataloader = dict(
 test_dataloader = dict(
     dataset=dict(
         file_suffixes=dict(cam_path='.npz'), pipeline=test_pipeline))
+custom_hooks = _base_.custom_hooks + [dict(type='FitModelStateHook')]

@@ -232,6 +232,11 @@ def write_tiny_spml_config(path: str,
     generate = generate or TINY_GENERATE
     size = generate['image_size']
     weak_label = _SPML_WEAK_LABELS[supervision]
+    # tags: the bank of the nearest-prototype labelling is fitted on the
+    # tiny train images (a 3 x 3 k-means start on the small maps)
+    bank = '' if supervision != 'tags' else \
+        "prototype_dataloader=dict(dataset=dict(data_root=data_root, " \
+        "generate=generate)),\n             "
     text = f"""
 _base_ = [{SPML_BASES[supervision]!r}]
 generate = {generate!r}
@@ -241,7 +246,7 @@ model = dict(backbone=dict(stem_channels=8, base_channels=8),
                                  dilations=(1, )),
              loss=dict(kmeans_grid=(3, 3), kmeans_iters=3),
              classifier=dict(embed_dims=16, channels=8),
-             test_cfg=dict(num_iters=8, radius=3))
+             {bank}test_cfg=dict(num_iters=8, radius=3, prototype_grid=3))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     {weak_label}

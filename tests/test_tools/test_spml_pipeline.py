@@ -26,8 +26,8 @@ EXPECTED = dict(
                dict(checkpoint='embedding.checkpoint')),
     boxes=(['classifier', 'regions', 'cams', 'embedding', 'pseudo_masks'] +
            STAGE3, dict(checkpoint='embedding.checkpoint')),
-    tags=(['classifier', 'regions', 'cams', 'embedding', 'pseudo_masks'] +
-          STAGE3, {
+    tags=(['classifier', 'regions', 'cams', 'embedding', 'pseudo_masks',
+           'nn_masks'] + STAGE3, {
               'checkpoint': 'embedding.checkpoint',
               TEST_CAM_PATH: 'cams.maps'
           }),
@@ -78,9 +78,26 @@ def test_spml_pipeline_configs_load(sup):
         'pseudo_mask_mIoU', 'pseudo_mask_oracle_mIoU',
         'pseudo_mask_gt_free_mIoU'
     ]
+    # tags: DeepLab-v2 trains on the nearest-prototype masks, whose bank
+    # is labelled by the walked masks
+    last = 'nn_masks' if sup == 'tags' else 'pseudo_masks'
     assert stages['segmentation']['inputs'] == {
-        SEG_MAP_PATH: 'pseudo_masks.masks'
+        SEG_MAP_PATH: f'{last}.masks'
     }
+    if sup == 'tags':
+        nn = stages['nn_masks']
+        assert (nn['kind'], nn['out'], osp.normpath(nn['config'])) == (
+            'test', True, spml)
+        assert nn['inputs'] == {
+            'checkpoint': 'embedding.checkpoint',
+            TEST_CAM_PATH: 'cams.maps',
+            'model.prototype_dataloader.dataset.data_prefix.seg_map_path':
+            'pseudo_masks.masks'
+        }
+        assert nn['cfg_options'] == {
+            'model.test_cfg.seed': 'prototypes',
+            'model.test_cfg.num_iters': 0
+        }
     for name in STAGE3:
         assert osp.normpath(stages[name]['config']) == seg
     assert stages['test_tta']['tta'] and stages['test_tta']['out']
@@ -126,7 +143,8 @@ def test_tiny_spml_pipelines(tmp_path, sup):
     stages = Config.fromfile(pipeline).stages
     assert [s['name'] for s in stages] == EXPECTED[sup][0]
     by_name = {s['name']: s for s in stages}
-    for name in ('regions', 'embedding', 'pseudo_masks'):
+    for name in ('regions', 'embedding', 'pseudo_masks') + (
+            ('nn_masks', ) if sup == 'tags' else ()):
         assert by_name[name]['config'] == f'tiny_spml-{sup}.py'
     spml = Config.fromfile(osp.join(str(tmp_path), f'tiny_spml-{sup}.py'))
     weak = {

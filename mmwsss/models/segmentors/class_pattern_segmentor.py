@@ -18,6 +18,7 @@ from mmwsss.models.utils.cam_utils import normalize_cams
 from mmwsss.models.utils.class_pattern import (ClassPatternAccumulator,
                                                class_pattern_mask,
                                                class_pattern_projections)
+from mmwsss.models.utils.prototype_labelling import build_fit_dataloader
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, OptSampleList,
                                        SampleList)
@@ -40,9 +41,6 @@ _DEFAULT_TEST_CFG = dict(
 #: non-persistent buffer ``class_<key>`` of the model.
 STATE_KEYS = ('mean', 'pattern', 'eigenvalue', 'explained', 'cam_agreement',
               'count', 'num_images')
-
-_SAMPLERS = ('DefaultSampler', 'mmengine.DefaultSampler')
-
 
 class _FeatureReady(Exception):
     """Raised by the capture hook to stop a forward pass early."""
@@ -303,16 +301,7 @@ class ClassPatternSegmentor(CAMSegmentor):
         return self._state_source is not None
 
     def _build_pattern_loader(self) -> DataLoader:
-        if isinstance(self.pattern_dataloader, DataLoader):
-            return self.pattern_dataloader
-        from mmengine.runner import Runner
-        cfg = copy.deepcopy(dict(self.pattern_dataloader))
-        sampler = dict(
-            cfg.get('sampler') or dict(type='DefaultSampler', shuffle=False))
-        if sampler.get('type') in _SAMPLERS:
-            sampler['round_up'] = False
-        cfg['sampler'] = sampler
-        return Runner.build_dataloader(cfg)
+        return build_fit_dataloader(self.pattern_dataloader)
 
     @torch.no_grad()
     def fit_state(self) -> Dict[str, float]:

@@ -2,18 +2,25 @@
 """SPML: pixel-to-segment contrastive embeddings from any weak label, and
 their pseudo masks (softmax or CAM seeds walked on the embedding)."""
 import math
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.dist import all_gather_object, get_world_size
+from mmengine.logging import print_log
 from mmseg.registry import MODELS
 from torch import Tensor
+from torch.utils.data import DataLoader
 
 from mmwsss.models.losses.spml_loss import _resize_labels
 from mmwsss.models.utils.cam_utils import background_score, check_bg_rule
 from mmwsss.models.utils.postprocess import (POSTPROCESS_CFG_DEFAULTS,
                                              POSTPROCESS_CFG_KINDS)
+from mmwsss.models.utils.prototype_labelling import (
+    build_fit_dataloader, image_segments, labelled_segment_prototypes,
+    neighbour_histograms)
 from mmwsss.models.utils.random_walk import affinity_pairs, random_walk
+from mmwsss.models.utils.spherical_kmeans import segment_prototypes
 from mmwsss.utils.typing_utils import (ConfigType, OptConfigType,
                                        OptMultiConfig, OptSampleList,
                                        SampleList)
@@ -30,10 +37,14 @@ _DEFAULT_TEST_CFG = dict(
     concentration=5.0,
     beta=20.0,
     num_iters=64,
+    prototype_grid=12,
+    num_neighbors=20,
+    prototype_floor=0.15,
     sweep_bg=dict(type='threshold', thr=0.25),
     **POSTPROCESS_CFG_DEFAULTS)
 
 TRAIN_STAGES = ('embedding', 'classifier')
+SEEDS = ('softmax', 'cams', 'prototypes')
 
 
 def batch_pixel_maps(data_samples: SampleList, key: str,
@@ -165,6 +176,11 @@ class SPMLSegmentor(BackboneSegmentor):
         │                   classes, each / its maximum (absent: dropped)
         │   seed='cams':    [bg(A), A], saved CAMs (LoadCAMs), background
         │                   (1 - max A)^6 (test_cfg.cam_bg), avg-pooled
+        │   seed='prototypes': per k-means segment (12 x 12 start), the
+        │                   label histogram of its 20 nearest prototypes
+        │                   of the training set (fit_state), background
+        │                   and the image's classes, each / max(its max,
+        │                   0.15)
         ├── S_rw = S T^t, T from exp(5(cos - 1))^20   embedding_random_walk
         │                   (pairs within radius, sparse), t = 64
         ├── up to the image, / max over classes    cams, bg_score
@@ -180,10 +196,24 @@ class SPMLSegmentor(BackboneSegmentor):
     of :class:`~mmwsss.models.AffinityNet`, so ``PseudoMaskMetric`` and
     ``PredictionWriterHook`` need nothing new.
 
-    The code's final step for tags (a nearest-prototype labelling of
-    k-means segments against the training set's prototypes,
-    ``prototype*.py``) is not implemented; its second classifier round is
-    ``train_stage='classifier'`` on the masks written by a test pass.
+    **Nearest-prototype labelling** (the code's tag route after the walk:
+    ``prototype_msc.py``, ``pseudo_inference_crf_msc.py``; SegSort's
+    inference): ``seed='prototypes'`` labels each image by the prototypes
+    of the training set. The bank is the model's *fitted state*
+    (mmpretrain's pattern, as :class:`~mmwsss.models.ClassPatternSegmentor`
+    has it): :class:`~mmwsss.engine.FitModelStateHook` calls
+    :meth:`fit_state` before testing, which runs ``prototype_dataloader``
+    (the training images with their round-1 pseudo masks as
+    ``gt_sem_seg``), cuts each image into k-means segments and keeps each
+    segment's unit prototype with its majority label (segments where
+    unlabelled pixels win are dropped); the hook saves the bank as
+    ``<work_dir>/spml_prototypes.pth``. The code builds the bank and
+    labels at several scales ({0.5, 1, 1.5} and {0.5, 1, 1.5, 2} with
+    flips) and keeps absent classes; here one scale with the flip of
+    ``test_cfg.flip``, and only the background and the image's classes.
+    The code does not walk after the labelling (``num_iters=0`` follows
+    it). The second classifier round is ``train_stage='classifier'`` on
+    the masks written by a test pass.
 
     Args:
         backbone (dict): Backbone config.
@@ -197,14 +227,22 @@ class SPMLSegmentor(BackboneSegmentor):
             loss's ``sem_ann_weight`` (code: ``w_A (CE + L_A)``).
         train_stage (str): ``'embedding'`` or ``'classifier'``. Defaults to
             'embedding'.
+        prototype_dataloader (dict | DataLoader, optional): The training
+            images and their pseudo masks (``gt_sem_seg``) the prototype
+            bank of ``seed='prototypes'`` is fitted on (a dataloader config,
+            built with ``Runner.build_dataloader``; the default
+            ``DefaultSampler`` sees every image once over the processes).
+            Defaults to None.
         neck (dict, optional): Defaults to None.
         data_preprocessor (dict, optional): Defaults to None.
         train_cfg (dict, optional): Unused (any key is an error).
         test_cfg (dict, optional): Merged over :attr:`default_test_cfg`:
 
             - ``seed`` (str): ``'softmax'`` (default; the code's route for
-              boxes, scribbles and points) or ``'cams'`` (tags: the saved
-              CAMs of a classifier, ``data_sample.cams``).
+              boxes, scribbles and points), ``'cams'`` (tags: the saved
+              CAMs of a classifier, ``data_sample.cams``) or
+              ``'prototypes'`` (tags after round 1: nearest prototypes of
+              the fitted bank).
             - ``labels`` (str): the classes kept, ``'gt'`` (``gt_score``,
               default) or ``'pred'`` (classes that win the softmax argmax
               somewhere; ``seed='softmax'`` only).
@@ -217,6 +255,11 @@ class SPMLSegmentor(BackboneSegmentor):
             - ``concentration`` (float), ``beta`` (float), ``num_iters``
               (int): ``exp(kappa (cos - 1))^beta``, ``T^t``; defaults 5, 20,
               64 (code).
+            - ``prototype_grid`` (int), ``num_neighbors`` (int),
+              ``prototype_floor`` (number): ``seed='prototypes'``'s k-means
+              start grid (``K x K``, bank and labelling), the ``k`` of the
+              nearest prototypes and the floor of the per-class maximum each
+              map is divided by; defaults 12, 20, 0.15 (code).
             - ``sweep_bg`` (dict): the rule family the metric sweeps,
               default ``dict(type='threshold', thr=0.25)``.
             - ``crf``, ``crf_images``, ``crf_sweep``, ``crf_workers``: the
@@ -236,7 +279,12 @@ class SPMLSegmentor(BackboneSegmentor):
         concentration='number',
         beta='number',
         num_iters='int',
+        prototype_grid='int',
+        num_neighbors='int',
+        prototype_floor='number',
         **POSTPROCESS_CFG_KINDS)
+    #: The file stem of the fitted prototype bank (FitModelStateHook).
+    fitted_state_name = 'spml_prototypes'
 
     def __init__(self,
                  backbone: ConfigType,
@@ -245,6 +293,7 @@ class SPMLSegmentor(BackboneSegmentor):
                  classifier: OptConfigType = None,
                  classifier_loss_weight: Optional[float] = None,
                  train_stage: str = 'embedding',
+                 prototype_dataloader: Union[None, dict, DataLoader] = None,
                  neck: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  train_cfg: OptConfigType = None,
@@ -275,9 +324,29 @@ class SPMLSegmentor(BackboneSegmentor):
         self.classifier_loss_weight = None if classifier_loss_weight is None \
             else float(classifier_loss_weight)
         cfg = self.checked_cfgs(train_cfg, test_cfg)
-        if cfg['seed'] not in ('softmax', 'cams'):
-            raise ValueError(f"{name} test_cfg.seed must be 'softmax' or "
-                             f"'cams', got {cfg['seed']!r}")
+        if cfg['seed'] not in SEEDS:
+            raise ValueError(f'{name} test_cfg.seed must be one of {SEEDS}, '
+                             f"got {cfg['seed']!r}")
+        if int(cfg['prototype_grid']) < 1 or int(
+                cfg['num_neighbors']) < 1 or float(
+                    cfg['prototype_floor']) <= 0:
+            raise ValueError(
+                f'{name} test_cfg: prototype_grid and num_neighbors must be '
+                f'>= 1 and prototype_floor > 0, got {cfg["prototype_grid"]}, '
+                f'{cfg["num_neighbors"]}, {cfg["prototype_floor"]}')
+        if prototype_dataloader is not None and not isinstance(
+                prototype_dataloader, (dict, DataLoader)):
+            raise TypeError(f'{name}: prototype_dataloader must be a '
+                            'dataloader config or a DataLoader, got '
+                            f'{type(prototype_dataloader).__name__}')
+        self.prototype_dataloader = prototype_dataloader
+        # the fitted bank (not in checkpoints: FitModelStateHook saves it)
+        self.register_buffer('bank_prototypes', torch.zeros(0, 0),
+                             persistent=False)
+        self.register_buffer('bank_labels',
+                             torch.zeros(0, dtype=torch.int64),
+                             persistent=False)
+        self._bank_source: Optional[str] = None
         if cfg['labels'] not in ('gt', 'pred'):
             raise ValueError(f"{name} test_cfg.labels must be 'gt' or "
                              f"'pred', got {cfg['labels']!r}")
@@ -351,6 +420,178 @@ class SPMLSegmentor(BackboneSegmentor):
                     emb.detach(), small)
         return losses
 
+    # ------------------------------------------------------------------
+    # the prototype bank of seed='prototypes' (fitted state)
+    @property
+    def is_fitted(self) -> bool:
+        """bool: Nothing to fit (another seed) or the bank is present."""
+        return self.test_cfg['seed'] != 'prototypes' or \
+            self._bank_source is not None
+
+    def fitted_state(self) -> Dict:
+        """The bank as saved: ``prototypes`` ``(N, D)`` float32,
+        ``labels`` ``(N, )`` int64 and ``meta`` (``num_classes``,
+        ``embed_dims``, ``prototype_grid``)."""
+        if self._bank_source is None:
+            raise RuntimeError('SPMLSegmentor has no prototype bank yet '
+                               '(fit_state)')
+        return dict(
+            prototypes=self.bank_prototypes.detach().cpu(),
+            labels=self.bank_labels.detach().cpu(),
+            meta=dict(
+                num_classes=self.num_classes,
+                embed_dims=int(self.bank_prototypes.shape[1]),
+                prototype_grid=int(self.test_cfg['prototype_grid'])))
+
+    def load_fitted_state(self, state: Dict, source: str = 'state') -> None:
+        """Set the bank from :meth:`fitted_state`'s dict.
+
+        Args:
+            state (dict): The state.
+            source (str): Where it comes from (a file), for errors.
+                Defaults to 'state'.
+        """
+        missing = [k for k in ('prototypes', 'labels', 'meta')
+                   if k not in state]
+        if missing:
+            raise KeyError(f'prototype bank {source} lacks {missing}')
+        if state['meta'].get('num_classes') != self.num_classes:
+            raise ValueError(
+                f'prototype bank {source} has '
+                f"{state['meta'].get('num_classes')} classes, the model "
+                f'{self.num_classes}')
+        device = self.bank_labels.device
+        self.bank_prototypes = torch.as_tensor(
+            state['prototypes']).float().to(device)
+        self.bank_labels = torch.as_tensor(state['labels']).long().to(device)
+        self._bank_source = source
+
+    def _cells(self, ds, in_shape: Tuple[int, int],
+               emb_shape: Tuple[int, int]) -> Tuple[int, int]:
+        """The embedding cells ``(gh, gw)`` that cover the image (not
+        the batch padding)."""
+        in_h, in_w = in_shape
+        h, w = emb_shape
+        img_h, img_w = ds.metainfo.get('img_shape', (in_h, in_w))[:2]
+        return min(h, math.ceil(img_h * h / in_h)), min(
+            w, math.ceil(img_w * w / in_w))
+
+    def _segments(self, emb: Tensor) -> Tuple[Tensor, int]:
+        """k-means segments of one image's ``(D, gh, gw)`` embedding."""
+        k = int(self.test_cfg['prototype_grid'])
+        return image_segments(
+            emb, (k, k),
+            num_iters=self.spml_loss.kmeans_iters,
+            use_location=self.spml_loss.use_location)
+
+    @torch.no_grad()
+    def fit_state(self) -> Dict[str, float]:
+        """Fit the prototype bank on ``prototype_dataloader`` (each
+        process takes its shard; the banks are gathered).
+
+        Returns:
+            dict: ``spml_prototypes/num_images`` (all processes) and
+            ``spml_prototypes/num_prototypes``.
+        """
+        if self.prototype_dataloader is None:
+            raise ValueError(
+                "SPMLSegmentor test_cfg.seed='prototypes': nothing to fit "
+                'the prototype bank on; set model.prototype_dataloader (the '
+                'training images with the round-1 pseudo masks as '
+                'data_prefix.seg_map_path)')
+        if isinstance(self.prototype_dataloader, dict):
+            dataset = self.prototype_dataloader.get('dataset') or {}
+            while isinstance(dataset.get('dataset'), dict):  # wrappers
+                dataset = dataset['dataset']
+            if not (dataset.get('data_prefix') or {}).get('seg_map_path'):
+                raise ValueError(
+                    'SPMLSegmentor: model.prototype_dataloader.dataset.'
+                    'data_prefix.seg_map_path is not set; set it to the '
+                    'round-1 pseudo masks the prototypes are labelled by '
+                    '(the ground truth there would give the GT-labelled '
+                    "diagnostic bank of the code's benchmark, not the "
+                    'weakly supervised method)')
+        loader = build_fit_dataloader(self.prototype_dataloader)
+        was_training = self.training
+        self.eval()
+        protos, labels, num_images = [], [], 0
+        print_log(
+            f'Fitting the SPML prototype bank on {len(loader)} batches '
+            '(this process)',
+            logger='current')
+        try:
+            for data_batch in loader:
+                data = self.data_preprocessor(data_batch, False)
+                inputs, samples = data['inputs'], data['data_samples']
+                emb, _ = self._embeddings_and_probs(inputs, softmax=False)
+                for i, ds in enumerate(samples):
+                    if 'gt_sem_seg' not in ds:
+                        raise KeyError(
+                            'prototype_dataloader: '
+                            f"{ds.metainfo.get('img_path')} has no "
+                            'gt_sem_seg (the pseudo masks): load it '
+                            '(LoadWSSSAnnotations) from '
+                            'data_prefix.seg_map_path')
+                    gh, gw = self._cells(ds, inputs.shape[-2:],
+                                         emb.shape[-2:])
+                    e = emb[i, :, :gh, :gw]
+                    seg, num = self._segments(e)
+                    lab = ds.gt_sem_seg.data.reshape(
+                        ds.gt_sem_seg.data.shape[-2:])
+                    lab = _resize_labels(lab[None], (gh, gw))[0].to(e.device)
+                    p, y = labelled_segment_prototypes(
+                        e, seg, num, lab, self.num_classes)
+                    protos.append(p.cpu())
+                    labels.append(y.cpu())
+                    num_images += 1
+        finally:
+            self.train(was_training)
+        dim = self.embedding_head.embed_dims if hasattr(
+            self.embedding_head, 'embed_dims') else (
+                protos[0].shape[1] if protos else 0)
+        bank = torch.cat(protos) if protos else torch.zeros(0, dim)
+        bank_labels = torch.cat(labels) if labels else torch.zeros(
+            0, dtype=torch.int64)
+        if get_world_size() > 1:
+            parts = all_gather_object((bank, bank_labels, num_images))
+            bank = torch.cat([p[0] for p in parts])
+            bank_labels = torch.cat([p[1] for p in parts])
+            num_images = sum(p[2] for p in parts)
+        if bank.shape[0] == 0:
+            raise ValueError(
+                'SPMLSegmentor.fit_state: no segment of the '
+                f'{num_images} images has a labelled majority (are the '
+                'pseudo masks of prototype_dataloader empty?)')
+        self.load_fitted_state(
+            dict(
+                prototypes=bank,
+                labels=bank_labels,
+                meta=dict(num_classes=self.num_classes)),
+            source='fit')
+        counts = torch.bincount(bank_labels, minlength=self.num_classes)
+        print_log(
+            f'SPML prototype bank: {bank.shape[0]} prototypes of '
+            f'{num_images} images; per class {counts.tolist()}',
+            logger='current')
+        return {
+            'spml_prototypes/num_images': float(num_images),
+            'spml_prototypes/num_prototypes': float(bank.shape[0])
+        }
+
+    def _prototype_scores(self, emb: Tensor, labels: Tensor) -> Tensor:
+        """``(L + 1, gh, gw)`` nearest-prototype scores of one image."""
+        cfg = self.test_cfg
+        seg, num = self._segments(emb)
+        protos = segment_prototypes(emb[None], seg[None], num)
+        hist = neighbour_histograms(protos, self.bank_prototypes,
+                                    self.bank_labels, self.num_classes,
+                                    int(cfg['num_neighbors']))
+        keep = torch.cat([labels.new_zeros(1), labels]).to(hist.device)
+        maps = hist[:, keep][seg].permute(2, 0, 1)
+        peak = maps.flatten(1).max(1).values.clamp(
+            min=float(cfg['prototype_floor']))
+        return maps / peak[:, None, None]
+
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: List[dict]) -> Tensor:
         """The classifier's logits at the input size (mmseg's plain
@@ -364,15 +605,19 @@ class SPMLSegmentor(BackboneSegmentor):
             logits, inputs.shape[-2:], mode='bilinear', align_corners=False)
 
     # ------------------------------------------------------------------
-    def _embeddings_and_probs(self, inputs: Tensor
+    def _embeddings_and_probs(self,
+                              inputs: Tensor,
+                              softmax: bool = True
                               ) -> Tuple[Tensor, Optional[Tensor]]:
-        """Unit embeddings (flip-averaged) and classifier softmax."""
+        """Unit embeddings (flip-averaged) and classifier softmax (when
+        ``softmax`` and the seed is the softmax)."""
         batch = inputs.shape[0]
         x = torch.cat([inputs, inputs.flip(-1)]) if self.test_cfg['flip'] \
             else inputs
         emb = self._forward(x)
         probs = None
-        if self.classifier is not None and self.test_cfg['seed'] == 'softmax':
+        if softmax and self.classifier is not None and \
+                self.test_cfg['seed'] == 'softmax':
             probs = torch.softmax(self.classifier(emb).float(), dim=1)
             if self.test_cfg['flip']:
                 probs = (probs[:batch] + probs[batch:].flip(-1)) / 2
@@ -385,7 +630,7 @@ class SPMLSegmentor(BackboneSegmentor):
         cfg = self.test_cfg
         if cfg['seed'] == 'cams':
             return ds.cam_labels.to(torch.int64).cpu()
-        if cfg['labels'] == 'pred':
+        if cfg['labels'] == 'pred' and probs is not None:
             win = probs.argmax(0).unique().cpu()
             return win[win > 0].to(torch.int64)
         if 'gt_score' not in ds:
@@ -398,10 +643,13 @@ class SPMLSegmentor(BackboneSegmentor):
     def _seed_scores(self, ds, labels: Tensor, probs: Optional[Tensor],
                      grid: Tuple[int, int], in_shape: Tuple[int, int],
                      img_shape: Tuple[int, int], emb_shape: Tuple[int, int],
-                     device: torch.device) -> Tensor:
+                     device: torch.device,
+                     emb: Optional[Tensor] = None) -> Tensor:
         """``(L + 1, gh, gw)`` seed scores, channel 0 the background."""
         cfg = self.test_cfg
         gh, gw = grid
+        if cfg['seed'] == 'prototypes':
+            return self._prototype_scores(emb[:, :gh, :gw], labels)
         if cfg['seed'] == 'softmax':
             # the code's pseudo_softmaxrw_crf.py: softmax, each present
             # class (and the background) over its maximum, the rest dropped
@@ -434,6 +682,11 @@ class SPMLSegmentor(BackboneSegmentor):
                 "SPMLSegmentor test_cfg.seed='cams' needs the CAMs in every "
                 'data sample ("cams", "cam_labels"): add LoadCAMs to the test '
                 "pipeline and set the dataset's data_prefix.cam_path")
+        if not self.is_fitted:
+            raise RuntimeError(
+                "SPMLSegmentor test_cfg.seed='prototypes' needs the "
+                'prototype bank: add FitModelStateHook to custom_hooks (it '
+                'fits it on model.prototype_dataloader before testing)')
         emb, probs = self._embeddings_and_probs(inputs)
         in_h, in_w = inputs.shape[-2:]
         h, w = emb.shape[-2:]
@@ -452,7 +705,7 @@ class SPMLSegmentor(BackboneSegmentor):
             labels = self._labels(ds, sample_probs)
             scores = self._seed_scores(ds, labels, sample_probs, (gh, gw),
                                        (in_h, in_w), (img_h, img_w), (h, w),
-                                       emb.device)
+                                       emb.device, emb[i])
             walked = embedding_random_walk(
                 emb[i, :, :gh, :gw],
                 scores,

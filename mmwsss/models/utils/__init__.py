@@ -13,6 +13,9 @@ from .region_prototype import (RegionPrototypeModule, bernoulli_drop,
                                confident_mask, cosine_max_map,
                                gaussian_kernel, gaussian_smooth,
                                masked_average_pool, max_rescale)
+from .prototype_labelling import (build_fit_dataloader, image_segments,
+                                  labelled_segment_prototypes,
+                                  neighbour_histograms)
 from .random_walk import (affinity_pairs, dense_random_walk,
                           pair_displacements, random_walk)
 from .segment_bank import (DifferentiableAllGather, SegmentMemoryBank,
@@ -36,5 +39,7 @@ __all__ = [
     'path_max_affinity', 'grid_cluster_labels', 'append_coordinates',
     'spherical_kmeans', 'intersect_segments', 'segment_prototypes',
     'segment_majority_label', 'SegmentMemoryBank', 'DifferentiableAllGather',
-    'all_gather_cat', 'is_distributed'
+    'all_gather_cat', 'is_distributed', 'image_segments',
+    'labelled_segment_prototypes', 'neighbour_histograms',
+    'build_fit_dataloader'
 ]
