@@ -173,3 +173,58 @@ def test_fit_state_on_a_real_loader(tmp_path):
     assert torch.allclose(state['prototypes'], torch.cat(protos), atol=1e-6)
     assert torch.allclose(state['prototypes'].norm(dim=1),
                           torch.ones(len(state['labels'])))
+
+
+def _items(folder):
+    data = segmentor_demo_batch(folder)
+    return [
+        dict(inputs=x, data_samples=ds)
+        for x, ds in zip(data['inputs'], data['data_samples'])
+    ]
+
+
+def _fitted_bank(items):
+    torch.manual_seed(0)
+    model = _model(seed='prototypes', prototype_grid=4)
+    model.prototype_dataloader = DataLoader(
+        items, batch_size=1, collate_fn=pseudo_collate)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        metrics = model.fit_state()
+    return model.fitted_state(), metrics
+
+
+def _bank_worker(rank, port, folder):
+    import os
+    import os.path as osp
+
+    import torch.distributed as dist
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=port)
+    dist.init_process_group('gloo', rank=rank, world_size=2)
+    torch.set_num_threads(1)
+    try:
+        # each process fits on its own image: the first and the second
+        state, metrics = _fitted_bank(_items(folder)[rank:rank + 1])
+        torch.save(dict(state=state, metrics=metrics),
+                   osp.join(folder, f'rank{rank}.pth'))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_prototype_bank_two_gloo_processes(tmp_path):
+    """Two gloo processes holding one image each: both get the bank of one
+    process fitted on both images (in rank order) and its image count."""
+    from mmwsss.testing import free_port
+    folder = str(tmp_path)
+    torch.multiprocessing.start_processes(
+        _bank_worker,
+        args=(free_port(), folder),
+        nprocs=2,
+        start_method='fork')
+    single, metrics = _fitted_bank(_items(folder))
+    assert metrics['spml_prototypes/num_images'] == 2
+    for rank in range(2):
+        res = torch.load(tmp_path / f'rank{rank}.pth')
+        assert res['metrics'] == metrics
+        assert torch.equal(res['state']['labels'], single['labels'])
+        assert torch.allclose(res['state']['prototypes'],
+                              single['prototypes'], atol=1e-6)
