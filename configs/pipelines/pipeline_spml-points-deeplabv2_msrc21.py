@@ -9,7 +9,7 @@
 # The graph: ./_base_/spml-deeplabv2.py.
 _base_ = ['./_base_/spml-deeplabv2.py']
 configs = dict(
-    embedding='../spml/spml-points_r18w32-d8_1xb16-2.2k_msrc21-96x96.py',
+    embedding='../spml/spml-points_r18w32-d16_1xb16-2.2k_msrc21-96x96.py',
     segmentation='../deeplabv2/deeplabv2_r18w32-d8_1xb16-1k_msrc21-128x128.py')
 stages = dict(
     weak_labels=dict(

@@ -12,5 +12,5 @@
 _base_ = ['./_base_/spml-tags-deeplabv2.py']
 configs = dict(
     classifier='../cam/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96.py',
-    embedding='../spml/spml-tags_r18w32-d8_1xb16-2.2k_msrc21-96x96.py',
+    embedding='../spml/spml-tags_r18w32-d16_1xb16-2.2k_msrc21-96x96.py',
     segmentation='../deeplabv2/deeplabv2_r18w32-d8_1xb16-1k_msrc21-128x128.py')

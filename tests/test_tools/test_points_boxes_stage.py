@@ -83,7 +83,7 @@ def test_points_boxes_dataset_files(tmp_path):
         data_root = str(tmp_path / 'msrc')
 
     spml = osp.join(REPO_ROOT, 'configs', 'spml',
-                    'spml-points_r18w32-d8_1xb16-2.2k_msrc21-96x96.py')
+                    'spml-points_r18w32-d16_1xb16-2.2k_msrc21-96x96.py')
     stage = dict(KIND.settings, name='weak_labels')
     assert KIND.dataset_files(Ctx, stage, spml) == (
         Ctx.data_root, 'SegmentationClass',
@@ -163,7 +163,7 @@ def test_spml_msrc21_pipelines(sup, names):
     stages = {s['name']: s for s in load_pipeline_config(path).stages}
     assert list(stages) == names
     spml = osp.join(REPO_ROOT, 'configs', 'spml',
-                    f'spml-{sup}_r18w32-d8_1xb16-2.2k_msrc21-96x96.py')
+                    f'spml-{sup}_r18w32-d16_1xb16-2.2k_msrc21-96x96.py')
     assert osp.normpath(stages['embedding']['config']) == spml
     from mmengine.config import Config
     cfg = Config.fromfile(spml)

@@ -1,5 +1,5 @@
 # SPML from image tags on the MSRC-21 photographs, CPU-sized: the model,
-# schedule and data of spml-points_r18w32-d8_1xb16-2.2k_msrc21-96x96.py
+# schedule and data of spml-points_r18w32-d16_1xb16-2.2k_msrc21-96x96.py
 # with the tag label of spml-tags_r18w32-d8_1xb16-600_synthetic-96x96.py.
 #
 # Weak label (paper A.2, method notes 3.8): the CAMs of the MSRC-21 CAM
@@ -11,7 +11,7 @@
 # CAMs walked on the embedding's affinity (round 1 of the code's tag route).
 # configs/pipelines/pipeline_spml-tags-deeplabv2_msrc21.py runs the chain
 # (CAM classifier, its CAMs, regions, this config, DeepLab-v2).
-_base_ = ['./spml-points_r18w32-d8_1xb16-2.2k_msrc21-96x96.py']
+_base_ = ['./spml-points_r18w32-d16_1xb16-2.2k_msrc21-96x96.py']
 num_classes = 21
 # Nearest-prototype labelling (the code's tag route after round 1:
 # prototype_msc.py, pseudo_inference_crf_msc.py): a test pass with

@@ -1,10 +1,11 @@
 # SPML from labelled points on the MSRC-21 photographs (VOC classes, 393
-# train images), CPU-sized: the half-width ResNet-18 of the SPML synthetic
-# configs (output stride 8, embeddings at stride 4), trained from scratch for
-# 2,200 iterations of 16 crops of 96 px: the schedule, learning rate and
-# weight decay of the MSRC-21 CAM baseline
-# (configs/cam/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96.py), so that the two
-# compare at an equal budget of optimiser steps and images.
+# train images), CPU-sized: the half-width ResNet-18 of the MSRC-21 CAM
+# baseline (configs/cam/cam_r18w32-d16_1xb16-2.2k_msrc21-96x96.py) at its
+# output stride 16 (embeddings at stride 8: 12 x 12 per crop), trained from
+# scratch for its 2,200 iterations of 16 crops of 96 px with its learning
+# rate and weight decay, so that the two compare at an equal budget of
+# optimiser steps and images. (Output stride 8, as the synthetic configs,
+# took 7-9 s an iteration on one shared CPU thread: hours for one run.)
 #
 # Weak label: MSRC-21 has no point annotations. The `points_boxes` stage of
 # configs/pipelines/pipeline_spml-points-deeplabv2_msrc21.py derives them
@@ -33,7 +34,11 @@ _base_ = [
 ]
 num_classes = 21
 model = dict(
-    backbone=dict(stem_channels=32, base_channels=32),
+    backbone=dict(
+        stem_channels=32,
+        base_channels=32,
+        strides=(1, 2, 2, 1),
+        dilations=(1, 1, 1, 2)),
     embedding_head=dict(in_channels=256),
     loss=dict(
         num_classes=num_classes,
@@ -78,9 +83,9 @@ test_evaluator = dict(
     _delete_=True,
     type='PseudoMaskMetric',
     sweep=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
-# a checkpoint every 200 iterations (the last one kept): at about 7 s an
-# iteration on one CPU thread the run takes hours, and an interrupted run
-# (tools/train.py --resume, or a rerun of its pipeline) goes on from there
+# a checkpoint every 200 iterations (the last one kept): an interrupted
+# run (tools/train.py --resume, or a rerun of its pipeline) goes on from
+# there
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=200, max_keep_ckpts=1),
