@@ -12,11 +12,14 @@
 # seed and shared by the chains that read them. Pseudo masks are scored on
 # the 300 train images (configured, oracle = GT-tuned background, GT-free =
 # Otsu), final masks by DeepLab-v2 on the 100 val images (single scale).
-# SPML's tag route is that of its pipeline: the CAMs walked on the
-# embedding, then the nearest prototypes of the train set labelled by those
-# masks (configs/pipelines/_base_/spml-tags-deeplabv2.py; one scale). No
-# SPML chain runs the classifier round: DeepLab-v2 trains on each chain's
-# last masks, CAM's included (no CRF anywhere).
+# SPML's tag route is that of its pipeline
+# (configs/pipelines/_base_/spml-tags-deeplabv2.py): the CAMs walked on the
+# embedding, the nearest prototypes of the train set labelled by those
+# masks (one scale), the classifier round on the frozen embedding (300
+# iterations) and the nearest prototypes labelled by its masks. The box,
+# point and scribble chains run no classifier round (the code's last
+# classifier is DeepLab-v2 here): DeepLab-v2 trains on each chain's last
+# masks, CAM's included (no CRF anywhere).
 #
 # Stages run chain by chain (scribbles, points, boxes, tags, then CAM's
 # stage 3), so an interrupted seed resumes at the stage it stopped in.
@@ -29,7 +32,9 @@ configs = dict(
         f'spml_{sup}':
         _c + f'spml/spml-{sup}_r18w32-d8_1xb16-600_synthetic-96x96.py'
         for sup in ('tags', 'boxes', 'points', 'scribbles')
-    })
+    },
+    spml_tags_round2=_c +
+    'spml/spml-tags-round2_r18w32-d8_1xb16-300_synthetic-96x96.py')
 
 _CAM_PATH = 'data_prefix.cam_path'
 _SEG_MAP = 'train_dataloader.dataset.data_prefix.seg_map_path'
@@ -99,7 +104,31 @@ def _spml(sup):
                 'model.test_cfg.num_iters': 0
             },
             report=_rows('tags_nn', 'SPML, tags, nearest prototypes'))
-        masks = 'tags_nn_masks.masks'
+        # round 2: the classifier on the frozen embedding, its masks, the
+        # nearest prototypes labelled by them
+        stages['tags_classifier_round'] = dict(
+            kind='train',
+            config='spml_tags_round2',
+            inputs={
+                'load_from': 'tags_embedding.checkpoint',
+                _SEG_MAP: 'tags_nn_masks.masks'
+            })
+        stages['tags_round2_masks'] = dict(
+            kind='test',
+            config='spml_tags_round2',
+            out=True,
+            inputs=dict(checkpoint='tags_classifier_round.checkpoint'),
+            report=_rows('tags_round2', 'SPML, tags, round-2 classifier'))
+        stages['tags_round2_nn_masks'] = dict(
+            stages['tags_nn_masks'],
+            inputs=dict(
+                mask_inputs, **{
+                    'model.prototype_dataloader.dataset.data_prefix.'
+                    'seg_map_path': 'tags_round2_masks.masks'
+                }),
+            report=_rows('tags_round2_nn',
+                         'SPML, tags, round-2 nearest prototypes'))
+        masks = 'tags_round2_nn_masks.masks'
     stages.update(_stage3(sup, masks, label))
     return stages
 

@@ -263,6 +263,35 @@ train_dataloader['dataset']['pipeline'] = train_pipeline
     return path
 
 
+def write_tiny_spml_round2_config(path: str, base: str) -> str:
+    """Write the tiny stand-in of an SPML classifier-round config
+    (``configs/spml/spml-<sup>-round2_*.py``) to ``path``: the tiny SPML
+    config ``base`` with ``train_stage='classifier'``, the masks as
+    ``gt_sem_seg`` (a pipeline sets ``data_prefix.seg_map_path``) and one
+    walk step."""
+    text = f"""
+_base_ = [{base!r}]
+model = dict(train_stage='classifier', test_cfg=dict(seed='softmax',
+                                                     num_iters=1))
+train_dataloader = dict(dataset=dict(
+    data_prefix=dict(_delete_=True, img_path='JPEGImages',
+                     seg_map_path='SET_TO_THE_ROUND1_PSEUDO_MASKS'),
+    file_suffixes=dict(_delete_=True),
+    pipeline=[dict(type='LoadImageFromFile'),
+              dict(type='LoadWSSSAnnotations'),
+              dict(type='RandomFlip', prob=0.5),
+              dict(type='PackWSSSInputs')]))
+test_dataloader = dict(dataset=dict(
+    file_suffixes=dict(_delete_=True),
+    pipeline=[dict(type='LoadImageFromFile'),
+              dict(type='LoadWSSSAnnotations'),
+              dict(type='PackWSSSInputs')]))
+"""
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
 def write_tiny_seg_config(path: str,
                           data_root: str,
                           iters: int = 2,
@@ -333,12 +362,20 @@ def _tiny_stage_config(real: str,
                                      save_maps=save_maps)
 
     if name.startswith('spml-'):
-        # the supervision type is the name's second part: spml-<sup>_...
+        # the supervision type is the name's second part: spml-<sup>_...,
+        # spml-<sup>-round2_... for the classifier round
         supervision = name[len('spml-'):].split('_')[0]
+        round2 = supervision.endswith('-round2')
+        supervision = supervision.split('-')[0]
         path = osp.join(folder, f'tiny_spml-{supervision}.py')
         if not osp.isfile(path):
             write_tiny_spml_config(path, data_root, iters=iters,
                                    supervision=supervision)
+        if round2:
+            base, path = path, osp.join(folder,
+                                        f'tiny_spml-{supervision}-round2.py')
+            if not osp.isfile(path):
+                write_tiny_spml_round2_config(path, base)
         return path
 
     writers = (

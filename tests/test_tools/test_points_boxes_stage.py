@@ -152,7 +152,8 @@ def test_points_boxes_stage_runs(tmp_path):
     ]),
     ('tags', [
         'classifier', 'regions', 'cams', 'embedding', 'pseudo_masks',
-        'nn_masks', 'segmentation', 'test', 'test_tta'
+        'nn_masks', 'classifier_round', 'round2_masks', 'round2_nn_masks',
+        'segmentation', 'test', 'test_tta'
     ]),
 ])
 def test_spml_msrc21_pipelines(sup, names):

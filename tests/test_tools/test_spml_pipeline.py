@@ -27,7 +27,8 @@ EXPECTED = dict(
     boxes=(['classifier', 'regions', 'cams', 'embedding', 'pseudo_masks'] +
            STAGE3, dict(checkpoint='embedding.checkpoint')),
     tags=(['classifier', 'regions', 'cams', 'embedding', 'pseudo_masks',
-           'nn_masks'] + STAGE3, {
+           'nn_masks', 'classifier_round', 'round2_masks', 'round2_nn_masks'
+           ] + STAGE3, {
               'checkpoint': 'embedding.checkpoint',
               TEST_CAM_PATH: 'cams.maps'
           }),
@@ -78,9 +79,8 @@ def test_spml_pipeline_configs_load(sup):
         'pseudo_mask_mIoU', 'pseudo_mask_oracle_mIoU',
         'pseudo_mask_gt_free_mIoU'
     ]
-    # tags: DeepLab-v2 trains on the nearest-prototype masks, whose bank
-    # is labelled by the walked masks
-    last = 'nn_masks' if sup == 'tags' else 'pseudo_masks'
+    # tags: DeepLab-v2 trains on the round-2 nearest-prototype masks
+    last = 'round2_nn_masks' if sup == 'tags' else 'pseudo_masks'
     assert stages['segmentation']['inputs'] == {
         SEG_MAP_PATH: f'{last}.masks'
     }
@@ -98,6 +98,29 @@ def test_spml_pipeline_configs_load(sup):
             'model.test_cfg.seed': 'prototypes',
             'model.test_cfg.num_iters': 0
         }
+        # round 2: the classifier on the frozen embedding, its masks, the
+        # bank labelled by them
+        round2 = osp.join(
+            REPO_ROOT, 'configs', 'spml',
+            'spml-tags-round2_r18w32-d8_1xb16-300_synthetic-96x96.py')
+        cls = stages['classifier_round']
+        assert (cls['kind'], osp.normpath(cls['config'])) == ('train', round2)
+        assert cls['inputs'] == {
+            'load_from': 'embedding.checkpoint',
+            SEG_MAP_PATH: 'nn_masks.masks'
+        }
+        assert stages['round2_masks']['inputs'] == dict(
+            checkpoint='classifier_round.checkpoint')
+        nn2 = stages['round2_nn_masks']
+        assert nn2['cfg_options'] == nn['cfg_options']
+        assert nn2['inputs'] == dict(
+            nn['inputs'], **{
+                'model.prototype_dataloader.dataset.data_prefix.'
+                'seg_map_path': 'round2_masks.masks'
+            })
+        cfg = Config.fromfile(round2)
+        assert cfg.model.train_stage == 'classifier'
+        assert cfg.model.test_cfg.num_iters == 1
     for name in STAGE3:
         assert osp.normpath(stages[name]['config']) == seg
     assert stages['test_tta']['tta'] and stages['test_tta']['out']
@@ -144,8 +167,11 @@ def test_tiny_spml_pipelines(tmp_path, sup):
     assert [s['name'] for s in stages] == EXPECTED[sup][0]
     by_name = {s['name']: s for s in stages}
     for name in ('regions', 'embedding', 'pseudo_masks') + (
-            ('nn_masks', ) if sup == 'tags' else ()):
+            ('nn_masks', 'round2_nn_masks') if sup == 'tags' else ()):
         assert by_name[name]['config'] == f'tiny_spml-{sup}.py'
+    if sup == 'tags':
+        for name in ('classifier_round', 'round2_masks'):
+            assert by_name[name]['config'] == 'tiny_spml-tags-round2.py'
     spml = Config.fromfile(osp.join(str(tmp_path), f'tiny_spml-{sup}.py'))
     weak = {
         'tags': 'TagsToWeakLabel',

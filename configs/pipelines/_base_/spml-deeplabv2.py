@@ -9,9 +9,9 @@
 #
 # Stage 3 (segmentation, test, test_tta) is ./cam-deeplabv2.py's; its
 # classifier and CRF refinement stages are removed and its pseudo-mask
-# stage is SPML's test pass. SPML's second round (the softmax classifier
-# retrained on the pseudo masks, train_stage='classifier') has no config
-# yet and is not a stage.
+# stage is SPML's test pass. The tag route's rounds (nearest prototypes,
+# the classifier retrained on the frozen embedding) are in
+# ./spml-tags-deeplabv2.py.
 #
 # A pipeline that inherits this graph names its stage configs:
 #   configs = dict(embedding=..., segmentation=...)

@@ -1,19 +1,27 @@
-# The chain of SPML from image tags (the code's tag route, round 1):
+# The chain of SPML from image tags (the code's tag route, two rounds):
 # ./spml-cams-deeplabv2.py, with the CAMs as the seeds of the walk
-# (pseudo_masks, test_cfg.seed='cams') and one more stage before DeepLab-v2:
+# (pseudo_masks, test_cfg.seed='cams'), then before DeepLab-v2:
 #
-# nn_masks: the nearest-prototype labelling (prototype_msc.py,
+# round 1, nn_masks: the nearest-prototype labelling (prototype_msc.py,
 #   pseudo_inference_crf_msc.py): the embedding's test pass with
 #   test_cfg.seed='prototypes' and no walk after it (num_iters=0, as the
 #   code); before it, FitModelStateHook fits the bank of segment prototypes
 #   of the train images labelled by the pseudo_masks stage's masks
 #   (model.prototype_dataloader), saved in the stage folder as
-#   spml_prototypes.pth. DeepLab-v2 trains on these masks.
+#   spml_prototypes.pth;
+# round 2 (train_classifier.py, pseudo_softmax.py, then the prototypes
+#   again): classifier_round (the softmax classifier retrained on the
+#   frozen embedding against nn_masks) -> round2_masks (its softmax, one
+#   transition on the embedding) -> round2_nn_masks (the bank labelled by
+#   the round-2 masks, the nearest prototypes again). DeepLab-v2 trains on
+#   round2_nn_masks (it stands in for the code's last classifier).
 #
 # A pipeline that inherits this graph names its stage configs:
-#   configs = dict(classifier=..., embedding=..., segmentation=...)
+#   configs = dict(classifier=..., embedding=..., classifier_round=...,
+#                  segmentation=...)
 # (the embedding config needs model.prototype_dataloader and
-# FitModelStateHook, as configs/spml/spml-tags_*.py have them).
+# FitModelStateHook, as configs/spml/spml-tags_*.py have them;
+# classifier_round is configs/spml/spml-tags-round2_*.py).
 _base_ = ['./spml-cams-deeplabv2.py']
 _CAMS = 'test_dataloader.dataset.data_prefix.cam_path'
 stages = dict(
@@ -44,9 +52,58 @@ stages = dict(
                 metric='gt_free_mIoU',
                 label='SPML nearest-prototype mask mIoU (train, GT-free '
                 'bg)'))),
+    classifier_round=dict(
+        kind='train',
+        config='classifier_round',
+        inputs={
+            'load_from': 'embedding.checkpoint',
+            'train_dataloader.dataset.data_prefix.seg_map_path':
+            'nn_masks.masks'
+        }),
+    round2_masks=dict(
+        kind='test',
+        config='classifier_round',
+        out=True,
+        inputs=dict(checkpoint='classifier_round.checkpoint'),
+        report=dict(
+            round2_mask_mIoU=dict(
+                metric='mIoU',
+                label='SPML round-2 classifier mask mIoU (train, '
+                'propagated bg)'),
+            round2_mask_oracle_mIoU=dict(
+                metric='oracle_mIoU',
+                label='SPML round-2 classifier mask mIoU (train, oracle '
+                'bg)'))),
+    round2_nn_masks=dict(
+        kind='test',
+        config='embedding',
+        out=True,
+        inputs={
+            'checkpoint': 'embedding.checkpoint',
+            _CAMS: 'cams.maps',
+            'model.prototype_dataloader.dataset.data_prefix.seg_map_path':
+            'round2_masks.masks'
+        },
+        cfg_options={
+            'model.test_cfg.seed': 'prototypes',
+            'model.test_cfg.num_iters': 0
+        },
+        report=dict(
+            round2_nn_mask_mIoU=dict(
+                metric='mIoU',
+                label='SPML round-2 nearest-prototype mask mIoU (train, '
+                'propagated bg)'),
+            round2_nn_mask_oracle_mIoU=dict(
+                metric='oracle_mIoU',
+                label='SPML round-2 nearest-prototype mask mIoU (train, '
+                'oracle bg)'),
+            round2_nn_mask_gt_free_mIoU=dict(
+                metric='gt_free_mIoU',
+                label='SPML round-2 nearest-prototype mask mIoU (train, '
+                'GT-free bg)'))),
     segmentation=dict(
         inputs={
             'train_dataloader.dataset.data_prefix.seg_map_path':
-            'nn_masks.masks'
+            'round2_nn_masks.masks'
         }),
 )
