@@ -51,7 +51,8 @@ def _row(name, label, weights):
                 f'{name}_mIoU':
                 dict(metric='mIoU', label=f'{label}: configured'),
                 f'{name}_oracle_mIoU':
-                dict(metric='oracle_mIoU', label=f'{label}: oracle (GT-tuned)'),
+                dict(
+                    metric='oracle_mIoU', label=f'{label}: oracle (GT-tuned)'),
                 f'{name}_gt_free_mIoU':
                 dict(metric='gt_free_mIoU', label=f'{label}: GT-free (Otsu)'),
             }),

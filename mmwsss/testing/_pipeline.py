@@ -6,7 +6,7 @@ They derive from the real CPU configs (``configs/cam/..._synthetic...`` and
 ResNet-18s, 40-pixel images, a handful of iterations, no worker processes.
 """
 import os.path as osp
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence
 
 from ._utils import REPO_ROOT
 
