@@ -6,11 +6,34 @@
 # 6 / 8 / 16; paper Table 5: w_A 1, w_C 1.0, w_I 0.3.
 # Pseudo masks (pseudo_camrw_crf.py): the same CAMs, background
 # (1 - max A)^6, walked on the embedding, dense CRF (test_cfg.seed='cams':
-# test_dataloader.dataset.data_prefix.cam_path too). The code's next
-# steps (prototype labelling over scales, classifier rounds) are not
-# configs yet.
+# test_dataloader.dataset.data_prefix.cam_path too).
+# Nearest prototypes (the code's prototype_msc.py and
+# pseudo_inference_crf_msc.py, here at one scale): a test pass with
+# model.test_cfg.seed='prototypes' first fits the bank of labelled segment
+# prototypes of the train_aug images (FitModelStateHook) labelled by the
+# round-1 masks, which must be set as
+# model.prototype_dataloader.dataset.data_prefix.seg_map_path (as the
+# synthetic tag pipeline's stage nn_masks does). The classifier round has
+# a CPU config only (spml-tags-round2_*_synthetic / _msrc21).
 _base_ = ['./spml-boxes_r101-d8_4xb4-30k_voc12aug-512x512.py']
-model = dict(test_cfg=dict(seed='cams', cam_bg=dict(type='power', alpha=6)))
+prototype_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='WSSSVOCDataset',
+        data_root='data/VOCdevkit/VOC2012',
+        ann_file='ImageSets/Segmentation/train_aug.txt',
+        data_prefix=dict(img_path='JPEGImages', seg_map_path=None),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadWSSSAnnotations'),
+            dict(type='PackWSSSInputs'),
+        ]))
+model = dict(
+    prototype_dataloader=prototype_dataloader,
+    test_cfg=dict(seed='cams', cam_bg=dict(type='power', alpha=6)))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadCAMs'),
@@ -40,3 +63,4 @@ train_dataloader = dict(
 test_dataloader = dict(
     dataset=dict(
         file_suffixes=dict(cam_path='.npz'), pipeline=test_pipeline))
+custom_hooks = _base_.custom_hooks + [dict(type='FitModelStateHook')]
