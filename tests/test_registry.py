@@ -35,7 +35,7 @@ EXPECTED_COUNTS = {
     'metric': 2,
     'hook': 7,
     'loop': 1,
-    'mmwsss:pipeline stage kind': 3,
+    'mmwsss:pipeline stage kind': 4,
     'mmengine:function': 1,
 }
 EXPECTED_SEGMENTORS = [
@@ -92,7 +92,7 @@ def test_registry_counts(record_property):
     print(f'registry: built {len(MODULES)} modules, ran {len(SEGMENTORS)} '
           f'models ({", ".join(SEGMENTORS)})')
     assert counts == EXPECTED_COUNTS
-    assert len(MODULES) == 55
+    assert len(MODULES) == 56
     assert SEGMENTORS == EXPECTED_SEGMENTORS
 
 

@@ -309,6 +309,10 @@ REGISTRY_CONFIGS: Dict[str, Dict[str, Dict[str, Any]]] = {
         'oversegment': dict(
             split='train', algorithm='felzenszwalb',
             params=dict(min_size=20)),
+        # point and box labels derived from the masks of a config's split
+        'points_boxes': dict(
+            split='train', classes='voc', label_seed=0, points=1,
+            min_area=50, connectivity=8),
     },
 }
 
