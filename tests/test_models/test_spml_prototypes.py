@@ -71,6 +71,7 @@ def _two_cluster_model(**cfg):
     grid[0, :, :4] = 1  # left half: e = (1, 0); right half: (0, 1)
     grid[1, :, 4:] = 1
     model._forward = lambda x, *a: grid[None].expand(len(x), -1, -1, -1)
+    model.embedding_head.embed_dims = 2  # the stubbed embedding's
     return model
 
 
@@ -127,6 +128,12 @@ def test_prototype_seed_errors(tmp_path):
                 prototypes=torch.zeros(1, 2),
                 labels=torch.zeros(1, dtype=torch.int64),
                 meta=dict(num_classes=4)), 'bank.pth')
+    with pytest.raises(ValueError, match='3-d prototypes'):
+        model.load_fitted_state(
+            dict(
+                prototypes=torch.zeros(1, 3),
+                labels=torch.zeros(1, dtype=torch.int64),
+                meta=dict(num_classes=6)), 'bank.pth')
     with pytest.raises(KeyError, match='lacks'):
         model.load_fitted_state(dict(prototypes=torch.zeros(1, 2)), 'b.pth')
     # another seed has nothing to fit

@@ -460,6 +460,13 @@ class SPMLSegmentor(BackboneSegmentor):
                 f'prototype bank {source} has '
                 f"{state['meta'].get('num_classes')} classes, the model "
                 f'{self.num_classes}')
+        dims = getattr(self.embedding_head, 'embed_dims', None)
+        protos = torch.as_tensor(state['prototypes'])
+        if dims is not None and protos.dim() == 2 and protos.shape[0] and \
+                protos.shape[1] != dims:
+            raise ValueError(
+                f'prototype bank {source} holds {protos.shape[1]}-d '
+                f'prototypes, the model embeds in {dims} dimensions')
         device = self.bank_labels.device
         self.bank_prototypes = torch.as_tensor(
             state['prototypes']).float().to(device)
@@ -538,6 +545,8 @@ class SPMLSegmentor(BackboneSegmentor):
                     seg, num = self._segments(e)
                     lab = ds.gt_sem_seg.data.reshape(
                         ds.gt_sem_seg.data.shape[-2:])
+                    # nearest, from the image to its cells (the last
+                    # cell may reach past the image by under one cell)
                     lab = _resize_labels(lab[None], (gh, gw))[0].to(e.device)
                     p, y = labelled_segment_prototypes(
                         e, seg, num, lab, self.num_classes)
