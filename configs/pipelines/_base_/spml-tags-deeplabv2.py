@@ -24,34 +24,44 @@
 # classifier_round is configs/spml/spml-tags-round2_*.py).
 _base_ = ['./spml-cams-deeplabv2.py']
 _CAMS = 'test_dataloader.dataset.data_prefix.cam_path'
-stages = dict(
-    pseudo_masks=dict(inputs={_CAMS: 'cams.maps'}),
-    nn_masks=dict(
+_BANK_LABELS = 'model.prototype_dataloader.dataset.data_prefix.seg_map_path'
+
+
+def _rows(prefix, what, gt_free=True):
+    rows = dict(
+        mIoU=f'SPML {what} mask mIoU (train, propagated bg)',
+        oracle_mIoU=f'SPML {what} mask mIoU (train, oracle bg)')
+    if gt_free:
+        rows['gt_free_mIoU'] = f'SPML {what} mask mIoU (train, GT-free bg)'
+    return {
+        f'{prefix}_{metric}': dict(metric=metric, label=label)
+        for metric, label in rows.items()
+    }
+
+
+def _nearest_prototypes(labelled_by, prefix, what):
+    """The embedding's test pass with the bank labelled by a stage's
+    masks, no walk after the labelling (as the code)."""
+    return dict(
         kind='test',
         config='embedding',
         out=True,
         inputs={
             'checkpoint': 'embedding.checkpoint',
             _CAMS: 'cams.maps',
-            'model.prototype_dataloader.dataset.data_prefix.seg_map_path':
-            'pseudo_masks.masks'
+            _BANK_LABELS: f'{labelled_by}.masks'
         },
         cfg_options={
             'model.test_cfg.seed': 'prototypes',
             'model.test_cfg.num_iters': 0
         },
-        report=dict(
-            nn_mask_mIoU=dict(
-                metric='mIoU',
-                label='SPML nearest-prototype mask mIoU (train, '
-                'propagated bg)'),
-            nn_mask_oracle_mIoU=dict(
-                metric='oracle_mIoU',
-                label='SPML nearest-prototype mask mIoU (train, oracle bg)'),
-            nn_mask_gt_free_mIoU=dict(
-                metric='gt_free_mIoU',
-                label='SPML nearest-prototype mask mIoU (train, GT-free '
-                'bg)'))),
+        report=_rows(prefix, what))
+
+
+stages = dict(
+    pseudo_masks=dict(inputs={_CAMS: 'cams.maps'}),
+    nn_masks=_nearest_prototypes('pseudo_masks', 'nn_mask',
+                                 'nearest-prototype'),
     classifier_round=dict(
         kind='train',
         config='classifier_round',
@@ -65,42 +75,9 @@ stages = dict(
         config='classifier_round',
         out=True,
         inputs=dict(checkpoint='classifier_round.checkpoint'),
-        report=dict(
-            round2_mask_mIoU=dict(
-                metric='mIoU',
-                label='SPML round-2 classifier mask mIoU (train, '
-                'propagated bg)'),
-            round2_mask_oracle_mIoU=dict(
-                metric='oracle_mIoU',
-                label='SPML round-2 classifier mask mIoU (train, oracle '
-                'bg)'))),
-    round2_nn_masks=dict(
-        kind='test',
-        config='embedding',
-        out=True,
-        inputs={
-            'checkpoint': 'embedding.checkpoint',
-            _CAMS: 'cams.maps',
-            'model.prototype_dataloader.dataset.data_prefix.seg_map_path':
-            'round2_masks.masks'
-        },
-        cfg_options={
-            'model.test_cfg.seed': 'prototypes',
-            'model.test_cfg.num_iters': 0
-        },
-        report=dict(
-            round2_nn_mask_mIoU=dict(
-                metric='mIoU',
-                label='SPML round-2 nearest-prototype mask mIoU (train, '
-                'propagated bg)'),
-            round2_nn_mask_oracle_mIoU=dict(
-                metric='oracle_mIoU',
-                label='SPML round-2 nearest-prototype mask mIoU (train, '
-                'oracle bg)'),
-            round2_nn_mask_gt_free_mIoU=dict(
-                metric='gt_free_mIoU',
-                label='SPML round-2 nearest-prototype mask mIoU (train, '
-                'GT-free bg)'))),
+        report=_rows('round2_mask', 'round-2 classifier', gt_free=False)),
+    round2_nn_masks=_nearest_prototypes('round2_masks', 'round2_nn_mask',
+                                        'round-2 nearest-prototype'),
     segmentation=dict(
         inputs={
             'train_dataloader.dataset.data_prefix.seg_map_path':
