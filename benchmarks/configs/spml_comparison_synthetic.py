@@ -15,7 +15,7 @@
 # SPML's tag route is that of its pipeline
 # (configs/pipelines/_base_/spml-tags-deeplabv2.py): the CAMs walked on the
 # embedding, the nearest prototypes of the train set labelled by those
-# masks (one scale), the classifier round on the frozen embedding (300
+# masks (one scale, the CPU configs'), the classifier round on the frozen embedding (300
 # iterations) and the nearest prototypes labelled by its masks. The box,
 # point and scribble chains run no classifier round (the code's last
 # classifier is DeepLab-v2 here): DeepLab-v2 trains on each chain's last

@@ -8,7 +8,8 @@
 # (1 - max A)^6, walked on the embedding, dense CRF (test_cfg.seed='cams':
 # test_dataloader.dataset.data_prefix.cam_path too).
 # Nearest prototypes (the code's prototype_msc.py and
-# pseudo_inference_crf_msc.py, here at one scale): a test pass with
+# pseudo_inference_crf_msc.py, at the code's bank scales 0.5, 1 and 1.5
+# for the bank and the labelling): a test pass with
 # model.test_cfg.seed='prototypes' first fits the bank of labelled segment
 # prototypes of the train_aug images (FitModelStateHook) labelled by the
 # round-1 masks, which must be set as
@@ -33,7 +34,10 @@ prototype_dataloader = dict(
         ]))
 model = dict(
     prototype_dataloader=prototype_dataloader,
-    test_cfg=dict(seed='cams', cam_bg=dict(type='power', alpha=6)))
+    test_cfg=dict(
+        seed='cams',
+        cam_bg=dict(type='power', alpha=6),
+        prototype_scales=(0.5, 1.0, 1.5)))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadCAMs'),

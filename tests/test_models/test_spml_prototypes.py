@@ -115,6 +115,38 @@ def test_prototype_seed_predict_hand_computed(tmp_path):
     assert pred.cams[1].abs().max() == 0  # class 5: no prototype
 
 
+def test_prototype_seed_two_scales_hand_computed(tmp_path):
+    """Scales (1, 0.5): an embedding of the same two halves at every input
+    size; the half-size maps (4 x 4 cells), resized to the 8 x 8 grid,
+    blend cells 3 and 4, and the average moves the class map there."""
+    model = _two_cluster_model(num_neighbors=3, prototype_scales=(1.0, 0.5))
+
+    def halves(x, *args):
+        h, w = x.shape[-2] // 4, x.shape[-1] // 4
+        grid = torch.zeros(len(x), 2, h, w)
+        grid[:, 0, :, :w // 2] = 1
+        grid[:, 1, :, w // 2:] = 1
+        return grid
+
+    model._forward = halves
+    model.load_fitted_state(
+        dict(
+            prototypes=torch.tensor([[1.0, 0.0]] * 3 + [[0.0, 1.0]] * 3),
+            labels=torch.tensor([3, 3, 3, 0, 0, 0]),
+            meta=dict(num_classes=6)))
+    with torch.no_grad():
+        pred = model.predict(torch.zeros(1, 3, 32, 32),
+                             [_sample(tmp_path, [3])])[0]
+    expected = torch.zeros(1, 32, 32, dtype=torch.int64)
+    expected[0, :, :16] = 3
+    assert torch.equal(pred.pred_sem_seg.data, expected)
+    # cell 3 of the class map: (1 + 0.75) / 2 = 0.875, the half-size map
+    # being bilinear (its cell 1 = 1, cell 2 = 0, at 1.25); pixel 13 lies
+    # at 2.875 between cells 2 (1.0) and 3 (0.875)
+    assert torch.allclose(pred.cams[0][:, 13], torch.full((32, ), 0.890625))
+    assert torch.allclose(pred.cams[0][:, :8], torch.ones(32, 8))
+
+
 def test_prototype_seed_errors(tmp_path):
     model = _two_cluster_model()
     assert not model.is_fitted
@@ -140,17 +172,23 @@ def test_prototype_seed_errors(tmp_path):
     assert _model(seed='softmax').is_fitted
 
 
-def test_fit_state_on_a_real_loader(tmp_path):
+@pytest.mark.parametrize('scales', [(1.0, ), (1.0, 0.5)])
+def test_fit_state_on_a_real_loader(tmp_path, scales):
     """The bank of two real images (a dataloader, the model's own
-    embedding): every segment's prototype and majority label of the mask,
-    the same as computed by hand from the pieces."""
+    embedding; at one or two input scales): every segment's prototype and
+    majority label of the mask, the same as computed by hand from the
+    pieces."""
     torch.manual_seed(0)
     data = segmentor_demo_batch(str(tmp_path))
     items = [
         dict(inputs=x, data_samples=ds)
         for x, ds in zip(data['inputs'], data['data_samples'])
     ]
-    model = _model(seed='prototypes', flip=True, prototype_grid=4)
+    model = _model(
+        seed='prototypes',
+        flip=True,
+        prototype_grid=4,
+        prototype_scales=scales)
     model.prototype_dataloader = DataLoader(
         items, batch_size=2, collate_fn=pseudo_collate)
     model.eval()
@@ -160,22 +198,30 @@ def test_fit_state_on_a_real_loader(tmp_path):
     assert metrics['spml_prototypes/num_images'] == 2
     state = model.fitted_state()
     assert metrics['spml_prototypes/num_prototypes'] == len(state['labels'])
-    # by hand from the pieces
+    # by hand from the pieces: per image, per scale (32 px at 1, 16 at 0.5)
+    embs = []
     with torch.no_grad():
-        emb, _ = model._embeddings_and_probs(batch['inputs'], softmax=False)
+        for scale in scales:
+            x = torch.nn.functional.interpolate(
+                batch['inputs'], scale_factor=scale, mode='bilinear',
+                align_corners=False) if scale != 1 else batch['inputs']
+            embs.append(model._embeddings_and_probs(x, softmax=False)[0])
     protos, labels = [], []
     for i, ds in enumerate(batch['data_samples']):
-        e = emb[i]
-        seg, num = image_segments(e, (4, 4))
         mask = ds.gt_sem_seg.data[0]
-        small = torch.nn.functional.interpolate(
-            mask[None, None].double(), e.shape[-2:],
-            mode='nearest')[0, 0].long()
-        p, y = labelled_segment_prototypes(e, seg, num, small, 6)
-        protos.append(p)
-        labels.append(y)
-        # every label is a class of that image's mask
-        assert set(y.tolist()) <= set(mask.unique().tolist())
+        for emb in embs:
+            e = emb[i]  # the images fill the batch: every cell
+            seg, num = image_segments(e, (4, 4))
+            small = torch.nn.functional.interpolate(
+                mask[None, None].double(), e.shape[-2:],
+                mode='nearest')[0, 0].long()
+            p, y = labelled_segment_prototypes(e, seg, num, small, 6)
+            protos.append(p)
+            labels.append(y)
+            # every label is a class of that image's mask
+            assert set(y.tolist()) <= set(mask.unique().tolist())
+    assert [e.shape[-1] for e in embs] == [8 * s for s in (1, 0.5)][:len(
+        scales)]
     assert torch.equal(state['labels'], torch.cat(labels))
     assert torch.allclose(state['prototypes'], torch.cat(protos), atol=1e-6)
     assert torch.allclose(state['prototypes'].norm(dim=1),

@@ -40,6 +40,7 @@ _DEFAULT_TEST_CFG = dict(
     prototype_grid=12,
     num_neighbors=20,
     prototype_floor=0.15,
+    prototype_scales=(1.0, ),
     sweep_bg=dict(type='threshold', thr=0.25),
     **POSTPROCESS_CFG_DEFAULTS)
 
@@ -209,8 +210,11 @@ class SPMLSegmentor(BackboneSegmentor):
     unlabelled pixels win are dropped); the hook saves the bank as
     ``<work_dir>/spml_prototypes.pth``. The code builds the bank and
     labels at several scales ({0.5, 1, 1.5} and {0.5, 1, 1.5, 2} with
-    flips) and keeps absent classes; here one scale with the flip of
-    ``test_cfg.flip``, and only the background and the image's classes.
+    flips) and keeps absent classes; here both use
+    ``test_cfg.prototype_scales`` (default one scale; the histogram maps
+    of the scales are averaged before the per-class normalisation) with
+    the flip of ``test_cfg.flip``, and keep only the background and the
+    image's classes.
     The code does not walk after the labelling (``num_iters=0`` follows
     it). The second classifier round is ``train_stage='classifier'`` on
     the masks written by a test pass.
@@ -260,6 +264,11 @@ class SPMLSegmentor(BackboneSegmentor):
               start grid (``K x K``, bank and labelling), the ``k`` of the
               nearest prototypes and the floor of the per-class maximum each
               map is divided by; defaults 12, 20, 0.15 (code).
+            - ``prototype_scales`` (numbers): the input scales of the bank
+              (every image at every scale) and of the labelling (the
+              histogram maps of the scales averaged, then normalised);
+              default ``(1.0, )``; the code's bank uses (0.5, 1, 1.5) and
+              its labelling (0.5, 1, 1.5, 2), with flips.
             - ``sweep_bg`` (dict): the rule family the metric sweeps,
               default ``dict(type='threshold', thr=0.25)``.
             - ``crf``, ``crf_images``, ``crf_sweep``, ``crf_workers``: the
@@ -282,6 +291,7 @@ class SPMLSegmentor(BackboneSegmentor):
         prototype_grid='int',
         num_neighbors='int',
         prototype_floor='number',
+        prototype_scales='numbers',
         **POSTPROCESS_CFG_KINDS)
     #: The file stem of the fitted prototype bank (FitModelStateHook).
     fitted_state_name = 'spml_prototypes'
@@ -329,11 +339,14 @@ class SPMLSegmentor(BackboneSegmentor):
                              f"got {cfg['seed']!r}")
         if int(cfg['prototype_grid']) < 1 or int(
                 cfg['num_neighbors']) < 1 or float(
-                    cfg['prototype_floor']) <= 0:
+                    cfg['prototype_floor']) <= 0 or not cfg[
+                        'prototype_scales'] or min(
+                            cfg['prototype_scales']) <= 0:
             raise ValueError(
                 f'{name} test_cfg: prototype_grid and num_neighbors must be '
-                f'>= 1 and prototype_floor > 0, got {cfg["prototype_grid"]}, '
-                f'{cfg["num_neighbors"]}, {cfg["prototype_floor"]}')
+                '>= 1, prototype_floor and prototype_scales > 0, got '
+                f'{cfg["prototype_grid"]}, {cfg["num_neighbors"]}, '
+                f'{cfg["prototype_floor"]}, {cfg["prototype_scales"]}')
         if prototype_dataloader is not None and not isinstance(
                 prototype_dataloader, (dict, DataLoader)):
             raise TypeError(f'{name}: prototype_dataloader must be a '
@@ -473,15 +486,34 @@ class SPMLSegmentor(BackboneSegmentor):
         self.bank_labels = torch.as_tensor(state['labels']).long().to(device)
         self._bank_source = source
 
-    def _cells(self, ds, in_shape: Tuple[int, int],
-               emb_shape: Tuple[int, int]) -> Tuple[int, int]:
+    def _cells(self,
+               ds,
+               in_shape: Tuple[int, int],
+               emb_shape: Tuple[int, int],
+               scale: float = 1.0) -> Tuple[int, int]:
         """The embedding cells ``(gh, gw)`` that cover the image (not
-        the batch padding)."""
+        the batch padding) in a batch of ``in_shape`` that was resized by
+        ``scale``."""
         in_h, in_w = in_shape
         h, w = emb_shape
         img_h, img_w = ds.metainfo.get('img_shape', (in_h, in_w))[:2]
-        return min(h, math.ceil(img_h * h / in_h)), min(
-            w, math.ceil(img_w * w / in_w))
+        return min(h, math.ceil(img_h * scale * h / in_h)), min(
+            w, math.ceil(img_w * scale * w / in_w))
+
+    def _scaled_embeddings(
+            self, inputs: Tensor) -> List[Tuple[float, Tuple, Tensor]]:
+        """``(scale, shape, embeddings)`` of the batch at every
+        ``test_cfg.prototype_scales`` (bilinear resize of the inputs)."""
+        out = []
+        for scale in self.test_cfg['prototype_scales']:
+            x = inputs if float(scale) == 1.0 else F.interpolate(
+                inputs,
+                scale_factor=float(scale),
+                mode='bilinear',
+                align_corners=False)
+            emb, _ = self._embeddings_and_probs(x, softmax=False)
+            out.append((float(scale), tuple(x.shape[-2:]), emb))
+        return out
 
     def _segments(self, emb: Tensor) -> Tuple[Tensor, int]:
         """k-means segments of one image's ``(D, gh, gw)`` embedding."""
@@ -530,7 +562,7 @@ class SPMLSegmentor(BackboneSegmentor):
             for data_batch in loader:
                 data = self.data_preprocessor(data_batch, False)
                 inputs, samples = data['inputs'], data['data_samples']
-                emb, _ = self._embeddings_and_probs(inputs, softmax=False)
+                scaled = self._scaled_embeddings(inputs)
                 for i, ds in enumerate(samples):
                     if 'gt_sem_seg' not in ds:
                         raise KeyError(
@@ -539,19 +571,21 @@ class SPMLSegmentor(BackboneSegmentor):
                             'gt_sem_seg (the pseudo masks): load it '
                             '(LoadWSSSAnnotations) from '
                             'data_prefix.seg_map_path')
-                    gh, gw = self._cells(ds, inputs.shape[-2:],
-                                         emb.shape[-2:])
-                    e = emb[i, :, :gh, :gw]
-                    seg, num = self._segments(e)
-                    lab = ds.gt_sem_seg.data.reshape(
+                    mask = ds.gt_sem_seg.data.reshape(
                         ds.gt_sem_seg.data.shape[-2:])
-                    # nearest, from the image to its cells (the last
-                    # cell may reach past the image by under one cell)
-                    lab = _resize_labels(lab[None], (gh, gw))[0].to(e.device)
-                    p, y = labelled_segment_prototypes(
-                        e, seg, num, lab, self.num_classes)
-                    protos.append(p.cpu())
-                    labels.append(y.cpu())
+                    for scale, shape, emb in scaled:
+                        gh, gw = self._cells(ds, shape, emb.shape[-2:],
+                                             scale)
+                        e = emb[i, :, :gh, :gw]
+                        seg, num = self._segments(e)
+                        # nearest, from the image to its cells (the last
+                        # cell may reach past the image by under one cell)
+                        lab = _resize_labels(mask[None],
+                                             (gh, gw))[0].to(e.device)
+                        p, y = labelled_segment_prototypes(
+                            e, seg, num, lab, self.num_classes)
+                        protos.append(p.cpu())
+                        labels.append(y.cpu())
                     num_images += 1
         finally:
             self.train(was_training)
@@ -587,18 +621,27 @@ class SPMLSegmentor(BackboneSegmentor):
             'spml_prototypes/num_prototypes': float(bank.shape[0])
         }
 
-    def _prototype_scores(self, emb: Tensor, labels: Tensor) -> Tensor:
-        """``(L + 1, gh, gw)`` nearest-prototype scores of one image."""
-        cfg = self.test_cfg
+    def _prototype_maps(self, emb: Tensor, labels: Tensor) -> Tensor:
+        """``(L + 1, gh, gw)`` nearest-prototype label histograms of the
+        segments of one image's embedding (background and ``labels``)."""
         seg, num = self._segments(emb)
         protos = segment_prototypes(emb[None], seg[None], num)
         hist = neighbour_histograms(protos, self.bank_prototypes,
                                     self.bank_labels, self.num_classes,
-                                    int(cfg['num_neighbors']))
+                                    int(self.test_cfg['num_neighbors']))
         keep = torch.cat([labels.new_zeros(1), labels]).to(hist.device)
-        maps = hist[:, keep][seg].permute(2, 0, 1)
+        return hist[:, keep][seg].permute(2, 0, 1)
+
+    def _prototype_scores(self, maps: List[Tensor],
+                          grid: Tuple[int, int]) -> Tensor:
+        """The histogram maps of the scales resized to ``grid`` and
+        averaged, each channel over max(its maximum, the floor)."""
+        maps = torch.stack([
+            m if tuple(m.shape[-2:]) == tuple(grid) else _resize(m, grid)
+            for m in maps
+        ]).mean(0)
         peak = maps.flatten(1).max(1).values.clamp(
-            min=float(cfg['prototype_floor']))
+            min=float(self.test_cfg['prototype_floor']))
         return maps / peak[:, None, None]
 
     def encode_decode(self, inputs: Tensor,
@@ -653,12 +696,12 @@ class SPMLSegmentor(BackboneSegmentor):
                      grid: Tuple[int, int], in_shape: Tuple[int, int],
                      img_shape: Tuple[int, int], emb_shape: Tuple[int, int],
                      device: torch.device,
-                     emb: Optional[Tensor] = None) -> Tensor:
+                     proto_maps: Optional[List[Tensor]] = None) -> Tensor:
         """``(L + 1, gh, gw)`` seed scores, channel 0 the background."""
         cfg = self.test_cfg
         gh, gw = grid
         if cfg['seed'] == 'prototypes':
-            return self._prototype_scores(emb[:, :gh, :gw], labels)
+            return self._prototype_scores(proto_maps, (gh, gw))
         if cfg['seed'] == 'softmax':
             # the code's pseudo_softmaxrw_crf.py: softmax, each present
             # class (and the background) over its maximum, the rest dropped
@@ -699,6 +742,11 @@ class SPMLSegmentor(BackboneSegmentor):
         emb, probs = self._embeddings_and_probs(inputs)
         in_h, in_w = inputs.shape[-2:]
         h, w = emb.shape[-2:]
+        scaled = []  # the labelling's scales: (scale, batch shape, emb)
+        if cfg['seed'] == 'prototypes':
+            scaled = [(1.0, (in_h, in_w), emb)] if tuple(
+                cfg['prototype_scales']) == (1.0, ) else \
+                self._scaled_embeddings(inputs)
         for i, ds in enumerate(data_samples):
             meta = ds.metainfo
             if meta.get('flip', False):
@@ -712,9 +760,15 @@ class SPMLSegmentor(BackboneSegmentor):
             gw = min(w, math.ceil(img_w * w / in_w))
             sample_probs = probs[i] if probs is not None else None
             labels = self._labels(ds, sample_probs)
+            proto_maps = [
+                self._prototype_maps(
+                    e[i, :, :cells[0], :cells[1]], labels)
+                for scale, shape, e in scaled
+                for cells in (self._cells(ds, shape, e.shape[-2:], scale), )
+            ]
             scores = self._seed_scores(ds, labels, sample_probs, (gh, gw),
                                        (in_h, in_w), (img_h, img_w), (h, w),
-                                       emb.device, emb[i])
+                                       emb.device, proto_maps)
             walked = embedding_random_walk(
                 emb[i, :, :gh, :gw],
                 scores,
