@@ -22,7 +22,8 @@
 # Pseudo masks (tools/test.py on train): the auxiliary classifier's softmax
 # walked on the embedding, then the dense CRF (pseudo_softmaxrw_crf.py);
 # the code then trains a softmax classifier on the frozen embedding from
-# those masks (train_stage='classifier'; not a config yet).
+# those masks (train_stage='classifier'; configured for the tag route on
+# the CPU sets only: spml-tags-round2_*.py).
 _base_ = [
     '../_base_/models/spml_r18.py', '../_base_/datasets/voc12aug_cls.py',
     '../_base_/default_runtime.py'
