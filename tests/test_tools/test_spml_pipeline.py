@@ -217,18 +217,21 @@ def test_oversegment_source_config(tmp_path):
 
 
 @pytest.mark.slow
-def test_spml_scribbles_pipeline(tmp_path):
-    """The scribble pipeline's real graph on the tiny set, every stage in
-    this process: regions (one map per train image) -> embedding (reads
-    them) -> pseudo masks (scored) -> DeepLab-v2 -> val tests; a rerun
-    skips every stage."""
-    pipeline = write_tiny_pipeline_config(str(tmp_path), 'spml_scribbles')
+def test_spml_tags_pipeline(tmp_path):
+    """The tag pipeline's real graph on the tiny set (the longest SPML
+    chain), every stage in this process: the CAM classifier and its CAMs ->
+    regions (one map per train image) -> embedding (reads them) -> pseudo
+    masks -> nearest prototypes (the bank fitted on the train images
+    labelled by those masks) -> the classifier round on the frozen
+    embedding -> its masks -> nearest prototypes again -> DeepLab-v2 -> val
+    tests; a rerun skips every stage."""
+    pipeline = write_tiny_pipeline_config(str(tmp_path), 'spml_tags')
     work = str(tmp_path / 'work')
     run_tool('run_pipeline.py',
              [pipeline, '--work-dir', work, '--quiet', '--in-process'])
     run_dir = osp.join(work, 'seed_0')
     results = json.load(open(osp.join(work, 'results.json')))
-    names = EXPECTED['scribbles'][0]
+    names = EXPECTED['tags'][0]
     assert list(results['stage_wall_time_s']) == names
 
     regions = osp.join(run_dir, 'regions', 'regions')
@@ -246,23 +249,45 @@ def test_spml_scribbles_pipeline(tmp_path):
     meta = json.load(open(osp.join(regions, 'oversegment_meta.json')))
     assert meta['params']['min_size'] == 20 and meta['complete']
 
-    emb = Config.fromfile(
-        osp.join(run_dir, 'embedding', 'stage_config.py'))
+    def stage_cfg(name):
+        return Config.fromfile(osp.join(run_dir, name, 'stage_config.py'))
+
+    emb = stage_cfg('embedding')
     assert emb.train_dataloader.dataset.data_prefix.region_path == regions
+    assert emb.train_dataloader.dataset.data_prefix.cam_path == osp.join(
+        run_dir, 'cams', 'masks', 'cams')
     assert emb.model.type == 'SPMLSegmentor'
-    seg = Config.fromfile(
-        osp.join(run_dir, 'segmentation', 'stage_config.py'))
-    assert seg.train_dataloader.dataset.data_prefix.seg_map_path == \
-        osp.join(run_dir, 'pseudo_masks', 'masks')
-    masks = sorted(
-        f for f in os.listdir(osp.join(run_dir, 'pseudo_masks', 'masks'))
-        if f.endswith('.png'))
-    assert masks == pngs
-    for key in ('pseudo_mask_mIoU', 'pseudo_mask_oracle_mIoU',
-                'pseudo_mask_gt_free_mIoU', 'val_mIoU', 'val_mIoU_tta'):
+    # the banks: every train image, labelled by the masks before them
+    for name, labelled_by in (('nn_masks', 'pseudo_masks'),
+                              ('round2_nn_masks', 'round2_masks')):
+        cfg = stage_cfg(name)
+        assert cfg.model.test_cfg.seed == 'prototypes'
+        assert cfg.model.prototype_dataloader.dataset.data_prefix. \
+            seg_map_path == osp.join(run_dir, labelled_by, 'masks')
+        bank = json.load(
+            open(osp.join(run_dir, name, 'spml_prototypes.json')))
+        assert bank['metrics']['spml_prototypes/num_images'] == len(ids)
+        assert osp.isfile(osp.join(run_dir, name, 'spml_prototypes.pth'))
+    cls = stage_cfg('classifier_round')
+    assert cls.model.train_stage == 'classifier'
+    assert cls.load_from == osp.join(run_dir, 'embedding', 'iter_2.pth')
+    assert cls.train_dataloader.dataset.data_prefix.seg_map_path == \
+        osp.join(run_dir, 'nn_masks', 'masks')
+    assert stage_cfg('segmentation').train_dataloader.dataset.data_prefix. \
+        seg_map_path == osp.join(run_dir, 'round2_nn_masks', 'masks')
+    for stage in ('pseudo_masks', 'nn_masks', 'round2_masks',
+                  'round2_nn_masks'):
+        masks = sorted(
+            f for f in os.listdir(osp.join(run_dir, stage, 'masks'))
+            if f.endswith('.png'))
+        assert masks == pngs, stage
+    for key in ('cam_pseudo_mask_mIoU', 'pseudo_mask_mIoU',
+                'pseudo_mask_oracle_mIoU', 'nn_mask_mIoU',
+                'round2_mask_mIoU', 'round2_nn_mask_mIoU',
+                'round2_nn_mask_gt_free_mIoU', 'val_mIoU', 'val_mIoU_tta'):
         assert isinstance(results[key], float), (key, results[key])
         assert 0 <= results[key] <= 100
-    assert results['labels']['pseudo_mask_mIoU'].startswith('SPML')
+    assert results['labels']['nn_mask_mIoU'].startswith('SPML')
 
     # resumable: a rerun reuses every finished stage
     _, out = run_tool('run_pipeline.py',
