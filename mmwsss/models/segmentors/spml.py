@@ -589,10 +589,9 @@ class SPMLSegmentor(BackboneSegmentor):
                     num_images += 1
         finally:
             self.train(was_training)
-        dim = self.embedding_head.embed_dims if hasattr(
-            self.embedding_head, 'embed_dims') else (
-                protos[0].shape[1] if protos else 0)
-        bank = torch.cat(protos) if protos else torch.zeros(0, dim)
+        # a process without images still takes part in the gather
+        bank = torch.cat(protos) if protos else torch.zeros(
+            0, getattr(self.embedding_head, 'embed_dims', 0))
         bank_labels = torch.cat(labels) if labels else torch.zeros(
             0, dtype=torch.int64)
         if get_world_size() > 1:
@@ -756,8 +755,7 @@ class SPMLSegmentor(BackboneSegmentor):
             img_h, img_w = meta.get('img_shape', (in_h, in_w))[:2]
             ori_h, ori_w = meta.get('ori_shape', (img_h, img_w))[:2]
             # the embedding cells that cover the image (not the padding)
-            gh = min(h, math.ceil(img_h * h / in_h))
-            gw = min(w, math.ceil(img_w * w / in_w))
+            gh, gw = self._cells(ds, (in_h, in_w), (h, w))
             sample_probs = probs[i] if probs is not None else None
             labels = self._labels(ds, sample_probs)
             proto_maps = [
