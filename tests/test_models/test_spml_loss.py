@@ -17,7 +17,9 @@ from mmwsss.models import (PixelToSegmentContrastiveLoss, SegSortLoss,
                            propagate_segment_labels, segsort_nca_loss,
                            segsort_nca_per_pixel, segsort_plus_sets,
                            semantic_annotation_sets)
-from mmwsss.models.losses.spml_loss import _resize_labels
+from mmwsss.models.losses.segsort_loss import _nca_logsumexp
+from mmwsss.models.losses.spml_loss import (_image_similarity_loss,
+                                            _resize_labels)
 from mmwsss.models.utils import (SegmentMemoryBank, all_gather_cat,
                                  append_coordinates, grid_cluster_labels,
                                  intersect_segments, segment_majority_label,
@@ -249,6 +251,56 @@ def test_nca_fp16_large_concentration():
     assert math.isclose(auto.item(),
                         (_softplus(-2.0) + _softplus(-0.4)) / 2,
                         rel_tol=1e-6)
+
+
+def test_nca_shared_shift_equals_logsumexp():
+    """The one-exp form (row-max shift) against log-sum-exp over the masked
+    logits, values and gradients, on random sets with rows that have no
+    positive, no negative, and overlapping C+ and C-."""
+    g = torch.Generator().manual_seed(0)
+    e = torch.nn.functional.normalize(torch.randn(40, 8, generator=g), dim=1)
+    mu = torch.nn.functional.normalize(torch.randn(30, 8, generator=g),
+                                       dim=1)
+    pos = torch.rand(40, 30, generator=g) < 0.2
+    neg = torch.rand(40, 30, generator=g) < 0.5
+    pos[:5] = False  # no positive
+    neg[5:10] = False  # no negative
+    for kappa in (2.0, 16.0):
+        a = e.clone().requires_grad_(True)
+        b = e.clone().requires_grad_(True)
+        fast, has_pos = segsort_nca_per_pixel(a, mu, pos, neg, kappa)
+        ref = _nca_logsumexp(kappa * (b @ mu.t()), pos, neg, pos.any(1))
+        assert torch.allclose(fast, ref, atol=1e-5)
+        assert has_pos.sum() == 35 and (fast[:10] == 0).all()
+        (fast * torch.arange(40.0)).sum().backward()
+        (ref * torch.arange(40.0)).sum().backward()
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-3)
+        assert a.grad.abs().sum() > 0
+
+
+def test_image_similarity_blocks_equal_the_full_matrix():
+    """Relation I computed image by image equals the (N, S) matrix form
+    (the sets of image_similarity_sets, weights 1 / pixels of the image)."""
+    g = torch.Generator().manual_seed(1)
+    n, s = 60, 20
+    pix_img = torch.randint(0, 3, (n, ), generator=g)
+    seg_img = torch.arange(s) % 3
+    pix_seg = torch.stack([
+        (seg_img == int(i)).nonzero().flatten()[j % 6]
+        for j, i in enumerate(pix_img)])  # an own segment in its image
+    seg_reg = torch.randint(0, 3, (s, ), generator=g)
+    pix_reg = seg_reg[pix_seg]
+    e = torch.nn.functional.normalize(torch.randn(n, 5, generator=g), dim=1)
+    mu = torch.nn.functional.normalize(torch.randn(s, 5, generator=g), dim=1)
+    pos, neg = image_similarity_sets(pix_reg, pix_img, pix_seg, seg_reg,
+                                     seg_img)
+    count = torch.bincount(pix_img).float()
+    full = segsort_nca_loss(e, mu, pos, neg, 16.0,
+                            weight=1.0 / count[pix_img])
+    blocks = _image_similarity_loss(e, mu, pix_reg, pix_img, pix_seg,
+                                    seg_reg, seg_img, 16.0)
+    assert full.item() > 0.1
+    assert math.isclose(blocks.item(), full.item(), rel_tol=1e-5)
 
 
 def test_nca_no_positive_gives_zero_and_finite_gradient():

@@ -32,7 +32,8 @@ from ..utils.segment_bank import SegmentMemoryBank, all_gather_cat
 from ..utils.spherical_kmeans import (append_coordinates, intersect_segments,
                                       segment_majority_label,
                                       segment_prototypes, spherical_kmeans)
-from .segsort_loss import segsort_nca_loss, segsort_plus_sets
+from .segsort_loss import (segsort_nca_loss, segsort_nca_per_pixel,
+                           segsort_plus_sets)
 
 __all__ = [
     'PixelToSegmentContrastiveLoss', 'semantic_annotation_sets',
@@ -123,6 +124,58 @@ def image_similarity_sets(pixel_regions: Tensor, pixel_images: Tensor,
     same_region = pixel_regions[:, None] == segment_regions[None]
     return segsort_plus_sets(same_image & same_region,
                              same_image & ~same_region, pixel_segments)
+
+
+def _image_similarity_loss(pixel_embeddings: Tensor, prototypes: Tensor,
+                           pixel_regions: Tensor, pixel_images: Tensor,
+                           pixel_segments: Tensor, segment_regions: Tensor,
+                           segment_images: Tensor,
+                           concentration: float) -> Tensor:
+    """Relation I's loss, the mean over each image's pixels, then over the
+    images.
+
+    Only a pixel's own image's segments take part
+    (:func:`image_similarity_sets`), so the loss is computed image by
+    image on ``(N_b, S_b)`` blocks, which is the same value as on the
+    ``(N, S)`` matrix at about ``1 / B`` of its cost.
+
+    Args:
+        pixel_embeddings (Tensor): ``(N, D)`` unit pixel embeddings.
+        prototypes (Tensor): ``(S, D)`` unit segment prototypes.
+        pixel_regions (Tensor): ``(N, )`` long region id of each pixel.
+        pixel_images (Tensor): ``(N, )`` long image index.
+        pixel_segments (Tensor): ``(N, )`` long own segment (``0..S-1``).
+        segment_regions (Tensor): ``(S, )`` long region of each segment.
+        segment_images (Tensor): ``(S, )`` long image index.
+        concentration (float): ``kappa``.
+
+    Returns:
+        Tensor: The float32 scalar loss.
+    """
+    local = torch.full_like(segment_images, -1)
+    losses, counted, weights = [], [], []
+    for image in pixel_images.unique().tolist():
+        rows = (pixel_images == image).nonzero().flatten()
+        cols = (segment_images == image).nonzero().flatten()
+        local[cols] = torch.arange(cols.numel(), device=cols.device)
+        pos, neg = image_similarity_sets(pixel_regions[rows],
+                                         pixel_images[rows],
+                                         local[pixel_segments[rows]],
+                                         segment_regions[cols],
+                                         segment_images[cols])
+        loss, has_positive = segsort_nca_per_pixel(
+            pixel_embeddings[rows], prototypes[cols], pos, neg,
+            concentration)
+        losses.append(loss)
+        counted.append(has_positive)
+        weights.append(loss.new_full(loss.shape, 1.0 / rows.numel()))
+    if not losses:  # no pixel: a zero with a gradient path
+        return pixel_embeddings.float().sum() * 0 + prototypes.float().sum(
+        ) * 0
+    w = torch.cat(weights) * torch.cat(counted)
+    total = w.sum()
+    return (torch.cat(losses) * w).sum() / torch.where(
+        total > 0, total, torch.ones_like(total))
 
 
 def propagate_segment_labels(prototypes: Tensor,
@@ -537,14 +590,9 @@ class PixelToSegmentContrastiveLoss(nn.Module):
         if 'img_sim' in on:
             protos_loc = segment_prototypes(e_loc, seg_ids, num_seg)
             pix_e_loc = e_loc.permute(0, 2, 3, 1)[keep]
-            pos, neg = image_similarity_sets(regions[keep], pix_img, pix_seg,
-                                             seg_regions, seg_images)
-            # mean per image, then over the images
-            count = torch.bincount(pix_img, minlength=b).clamp(min=1)
-            terms['img_sim'] = segsort_nca_loss(
-                pix_e_loc, protos_loc, pos, neg,
-                self.concentrations['img_sim'],
-                weight=1.0 / count[pix_img].float())
+            terms['img_sim'] = _image_similarity_loss(
+                pix_e_loc, protos_loc, regions[keep], pix_img, pix_seg,
+                seg_regions, seg_images, self.concentrations['img_sim'])
         return {
             f'{self._loss_name}_{n}': self.weights[n] * terms[n]
             for n in self.RELATIONS if n in terms
