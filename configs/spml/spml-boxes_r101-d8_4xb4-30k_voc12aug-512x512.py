@@ -105,7 +105,7 @@ randomness = dict(seed=235)
 test_evaluator = dict(
     _delete_=True,
     type='PseudoMaskMetric',
-    sweep=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    sweep=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
 custom_hooks = _base_.runtime_hooks + [
     dict(type='PredictionWriterHook', save_maps=True),
 ]

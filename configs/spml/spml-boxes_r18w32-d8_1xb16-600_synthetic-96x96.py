@@ -69,7 +69,7 @@ train_cfg = dict(val_interval=601)
 test_evaluator = dict(
     _delete_=True,
     type='PseudoMaskMetric',
-    sweep=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    sweep=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
 default_hooks = dict(
     visualization=dict(type='SegVisualizationHook', draw=False))
 # testing writes the masks and the walked maps
