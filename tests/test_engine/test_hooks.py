@@ -278,3 +278,33 @@ def test_strict_load_hook_names_missing_unexpected_and_shapes():
                        r'and \d+ more\)'):
         hook.after_load_checkpoint(_strict_runner(cam),
                                    dict(state_dict={}))
+
+
+def test_mask_grid_hook_palette_fallback_for_a_dataset_without_one():
+    """A dataset whose metainfo has no palette gets seeded colours: one per
+    class, background black, the same in every run."""
+    from mmengine.dataset import BaseDataset
+    from mmengine.logging import MessageHub
+
+    from mmwsss.engine import MaskGridHook
+
+    class NoPalette(BaseDataset):
+        METAINFO = dict(classes=('background', 'a', 'b', 'c'))
+
+        def load_data_list(self):
+            return [dict(img_path=f'img_{i}.jpg') for i in range(5)]
+
+    def palette_of():
+        hook = MaskGridHook(num_images=2)
+        runner = SimpleNamespace(
+            test_dataloader=SimpleNamespace(dataset=NoPalette()),
+            message_hub=MessageHub.get_current_instance())
+        hook.before_test(runner)
+        assert len(hook._infos) == 2
+        return hook.palette
+
+    palette = palette_of()
+    assert len(palette) == 4 and palette[0] == [0, 0, 0]
+    assert all(0 <= c < 256 for colour in palette for c in colour)
+    assert len({tuple(c) for c in palette}) == 4  # distinct colours
+    assert palette_of() == palette
