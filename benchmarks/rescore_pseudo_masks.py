@@ -132,8 +132,9 @@ def main(argv: List[str] = None) -> None:
         nargs='+',
         default=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.93, 0.95,
                  0.97, 0.99],
-        help='background thresholds to score (the GT-free value is '
-        "Otsu's threshold snapped to the nearest of them)")
+        help='background values to score: thresholds, or exponents when '
+        "the stage's rule is a power rule (the GT-free value is Otsu's "
+        'threshold snapped to the nearest of them)')
     parser.add_argument('--out', required=True, help='JSON to write')
     args = parser.parse_args(argv)
 
