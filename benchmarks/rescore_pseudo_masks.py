@@ -20,7 +20,7 @@ config and reports the largest difference to the run's ``metrics``
 Usage (from the repository whose ``data/`` the stages read)::
 
     python benchmarks/rescore_pseudo_masks.py \\
-        work_dirs/seed_runs/spml_comparison_synthetic/seed_*/seed_*/*_pseudo_masks \\
+        work_dirs/seed_runs/spml_comparison_synthetic/seed_*/seed_*/{cams,*_masks} \\
         --out benchmarks/results/spml_wide_sweep_synthetic.json
 """
 import argparse
