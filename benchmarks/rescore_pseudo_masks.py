@@ -28,7 +28,7 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 import torch
@@ -38,10 +38,10 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def _samples(stage_dir: str, dataset, rule: Dict) -> List[Dict]:
-    """The metric's input of each image of the stage's test set."""
+def _samples(stage_dir: str, dataset, rule: Dict) -> Iterator[Dict]:
+    """The metric's input of each image of the stage's test set, one at a
+    time (a VOC-sized split does not fit in memory at once)."""
     masks = osp.join(stage_dir, 'masks')
-    samples = []
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
         name = osp.splitext(osp.basename(info['img_path']))[0]
@@ -58,15 +58,13 @@ def _samples(stage_dir: str, dataset, rule: Dict) -> List[Dict]:
         pred = torch.from_numpy(np.array(Image.open(mask_file), np.int64))
         gt = torch.from_numpy(
             np.array(Image.open(info['seg_map_path']), np.int64))
-        samples.append(
-            dict(
-                img_path=info['img_path'],
-                cams=cams,
-                cam_labels=labels,
-                cam_bg_rule=rule,
-                pred_sem_seg=dict(data=pred[None]),
-                gt_sem_seg=dict(data=gt[None])))
-    return samples
+        yield dict(
+            img_path=info['img_path'],
+            cams=cams,
+            cam_labels=labels,
+            cam_bg_rule=rule,
+            pred_sem_seg=dict(data=pred[None]),
+            gt_sem_seg=dict(data=gt[None]))
 
 
 def rescore(stage_dir: str, sweep: Sequence[float]) -> Dict:
@@ -97,11 +95,15 @@ def rescore(stage_dir: str, sweep: Sequence[float]) -> Dict:
     own = cfg.test_evaluator.get('sweep')
     out = dict(stage=stage_dir, recorded=record.get('metrics', {}), rule=rule)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    samples = _samples(stage_dir, dataset, rule)
-    for key, values in (('own_sweep', own), ('wide_sweep', sweep)):
-        metric = PseudoMaskMetric(sweep=values)
+    # both sweeps from one read of the files
+    metrics = dict(own_sweep=PseudoMaskMetric(sweep=own),
+                   wide_sweep=PseudoMaskMetric(sweep=sweep))
+    for metric in metrics.values():
         metric.dataset_meta = dict(classes=dataset.metainfo['classes'])
-        metric.process({}, samples)
+    for sample in _samples(stage_dir, dataset, rule):
+        for metric in metrics.values():
+            metric.process({}, [sample])
+    for key, metric in metrics.items():
         res = metric.compute_metrics(metric.results)
         info = MessageHub.get_current_instance().get_info(SWEEP_INFO)
         out[key] = dict(
