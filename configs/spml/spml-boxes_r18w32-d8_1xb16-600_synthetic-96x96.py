@@ -70,7 +70,11 @@ test_evaluator = dict(
     _delete_=True,
     type='PseudoMaskMetric',
     sweep=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+# a checkpoint every 200 iterations (the last one kept): an interrupted
+# embedding (tools/train.py --resume, or a rerun of its pipeline) goes on
+# from there instead of from the start
 default_hooks = dict(
+    checkpoint=dict(interval=200, max_keep_ckpts=1),
     visualization=dict(type='SegVisualizationHook', draw=False))
 # testing writes the masks and the walked maps
 custom_hooks = _base_.runtime_hooks + [
