@@ -41,6 +41,8 @@ sys.path.insert(0, ROOT)
 def _samples(stage_dir: str, dataset, rule: Dict) -> Iterator[Dict]:
     """The metric's input of each image of the stage's test set, one at a
     time (a VOC-sized split does not fit in memory at once)."""
+    from mmwsss.visualization import load_cams
+
     masks = osp.join(stage_dir, 'masks')
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
@@ -52,9 +54,9 @@ def _samples(stage_dir: str, dataset, rule: Dict) -> Iterator[Dict]:
                 raise FileNotFoundError(
                     f'{f}: no saved output for {info["img_path"]} (was the '
                     "stage run with out=True and the maps saved?)")
-        with np.load(maps_file) as z:
-            cams = torch.from_numpy(z['cams'].astype(np.float32))
-            labels = torch.from_numpy(z['labels'].astype(np.int64))
+        cams, labels = map(
+            torch.from_numpy,
+            load_cams(osp.join(masks, 'cams'), name, with_labels=True))
         pred = torch.from_numpy(np.array(Image.open(mask_file), np.int64))
         gt = torch.from_numpy(
             np.array(Image.open(info['seg_map_path']), np.int64))
