@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmwsss.apis import (apply_common_args,  # noqa: E402
-                         load_tool_config, setup_distributed)
+                         load_tool_config, set_resume, setup_distributed)
 
 
 def parse_args(argv=None):
@@ -27,7 +27,9 @@ def parse_args(argv=None):
         '--resume',
         action='store_true',
         default=False,
-        help='resume from the latest checkpoint in the work_dir automatically')
+        help='resume from the latest checkpoint in the work_dir '
+        'automatically (never from the config\'s load_from, which only '
+        'initialises a run that has no checkpoint yet)')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -90,7 +92,8 @@ def main(argv=None):
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
-    cfg.resume = args.resume
+    # the work dir's latest checkpoint, never load_from (mmengine's rule)
+    set_resume(cfg, args.resume)
     setup_distributed(cfg)
     if args.metrics_json:
         hooks = list(cfg.get('custom_hooks') or [])

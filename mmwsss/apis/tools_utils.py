@@ -7,10 +7,11 @@ from typing import Optional
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.runner import find_latest_checkpoint
 
 __all__ = [
     'apply_common_args', 'load_tool_config', 'set_data_root',
-    'setup_distributed', 'write_metrics_json'
+    'set_resume', 'setup_distributed', 'write_metrics_json'
 ]
 
 
@@ -135,6 +136,37 @@ def apply_common_args(cfg: Config,
         randomness = dict(cfg.get('randomness') or {})
         randomness['seed'] = seed
         cfg.randomness = randomness
+
+
+def set_resume(cfg: Config, resume: bool) -> None:
+    """Make ``--resume`` continue the run in ``cfg.work_dir``.
+
+    mmengine 0.10.7's ``Runner.load_or_resume`` resumes *from*
+    ``load_from`` when a config sets both ``resume`` and ``load_from``. A
+    config that initialises from another run's checkpoint (a second-round
+    classifier from the embedding it sits on, a segmentor from a
+    pretrained one) and is rerun with ``--resume`` would restore that other
+    run's iteration, optimizer and scheduler: a 2,200-iteration checkpoint
+    ends a 1,100-iteration schedule before it trains a step, silently.
+    ``--resume`` here means what the tools' help says: the latest
+    checkpoint of the work dir. When the work dir has one, it becomes the
+    checkpoint to resume (it already holds the weights ``load_from`` gave
+    the run); when it has none, the run starts afresh, from ``load_from``
+    if the config names one.
+
+    Args:
+        cfg (Config): The config (its ``work_dir`` resolved), changed in
+            place: ``resume`` and, when there is a checkpoint to resume,
+            ``load_from``.
+        resume (bool): Whether ``--resume`` was given.
+    """
+    cfg.resume = False
+    if not resume:
+        return
+    latest = find_latest_checkpoint(cfg.work_dir)
+    if latest is not None:
+        cfg.resume = True
+        cfg.load_from = latest
 
 
 def setup_distributed(cfg: Config) -> None:

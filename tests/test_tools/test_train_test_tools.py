@@ -86,6 +86,24 @@ def test_train_then_pseudo_masks_then_resume(tmp_path):
     assert 'Load checkpoint from' in out
     assert osp.isfile(osp.join(work2, 'iter_4.pth'))
 
+    # --resume of a run that was initialised by load_from continues its own
+    # iter_4, not the iter_6 of load_from (mmengine's rule would resume
+    # iter_6 and end a 6-iteration schedule without training a step)
+    out = _run('train.py', [cfg6, '--work-dir', work2, '--resume',
+                            '--cfg-options',
+                            f"load_from={osp.join(work, 'iter_6.pth')}"])
+    assert 'resumed epoch: 0, iter: 4' in out
+    assert 'Iter(train) [5/6]' in out
+    assert osp.isfile(osp.join(work2, 'iter_6.pth'))
+
+    # --resume with nothing to resume yet: a fresh run from load_from
+    work3 = str(tmp_path / 'work3')
+    out = _run('train.py', [cfg4, '--work-dir', work3, '--resume',
+                            '--cfg-options',
+                            f"load_from={osp.join(work, 'iter_6.pth')}"])
+    assert 'resumed epoch' not in out and 'Load checkpoint from' in out
+    assert osp.isfile(osp.join(work3, 'iter_4.pth'))
+
 
 def test_corrupt_checkpoint_is_named(tmp_path):
     cfg = _write_config(tmp_path, 2)
