@@ -2,7 +2,7 @@
 import pytest
 from mmengine.config import Config
 
-from mmwsss.apis import apply_common_args, set_data_root
+from mmwsss.apis import apply_common_args, set_data_root, set_resume
 from mmwsss.testing import get_config
 
 
@@ -49,3 +49,19 @@ def test_set_data_root_reaches_a_model_dataloader(tmp_path):
     fit = cfg.model.pattern_dataloader.dataset
     assert fit.type == 'PerClassDrawDataset' and 'data_root' not in fit
     assert fit.dataset.data_root == str(tmp_path)
+
+
+def test_set_resume_prefers_the_work_dir_over_load_from(tmp_path):
+    """--resume continues the work dir's own checkpoint; load_from only
+    initialises a run that has none (mmengine alone resumes load_from)."""
+    init = str(tmp_path / 'embedding' / 'iter_2200.pth')
+    cfg = Config(dict(work_dir=str(tmp_path / 'round'), load_from=init))
+    set_resume(cfg, False)
+    assert cfg.resume is False and cfg.load_from == init
+    set_resume(cfg, True)  # nothing in the work dir yet: start from init
+    assert cfg.resume is False and cfg.load_from == init
+    (tmp_path / 'round').mkdir()
+    own = str(tmp_path / 'round' / 'iter_200.pth')
+    (tmp_path / 'round' / 'last_checkpoint').write_text(own)
+    set_resume(cfg, True)
+    assert cfg.resume is True and cfg.load_from == own
