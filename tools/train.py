@@ -92,7 +92,8 @@ def main(argv=None):
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
 
-    # the work dir's latest checkpoint, never load_from (mmengine's rule)
+    # resume the work dir's latest checkpoint, not load_from (mmengine 0.10.7
+    # resumes load_from when both are set)
     set_resume(cfg, args.resume)
     setup_distributed(cfg)
     if args.metrics_json:

@@ -160,12 +160,9 @@ def set_resume(cfg: Config, resume: bool) -> None:
             ``load_from``.
         resume (bool): Whether ``--resume`` was given.
     """
-    cfg.resume = False
-    if not resume:
-        return
-    latest = find_latest_checkpoint(cfg.work_dir)
-    if latest is not None:
-        cfg.resume = True
+    latest = find_latest_checkpoint(cfg.work_dir) if resume else None
+    cfg.resume = latest is not None
+    if cfg.resume:
         cfg.load_from = latest
 
 
